@@ -1,0 +1,432 @@
+package mqttio
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/util/reflectx"
+)
+
+// Option configures Read or Write. Options that only make sense for one of
+// them say so and are ignored by the other. An option given an invalid value
+// makes Read or Write fail with an error that names the option.
+type Option func(*config) error
+
+// config holds every setting of a Read or Write. It travels inside the DoFns,
+// so its fields are exported for serialization; users set them through Options.
+type config struct {
+	// Connection.
+	ClientID       string
+	Username       string
+	Password       string
+	TLS            tlsConfig
+	KeepAlive      time.Duration
+	ConnectTimeout time.Duration
+	QoS            byte
+
+	// Read.
+	Readers           int
+	Group             string
+	MaxRecords        int64
+	MaxReadTime       time.Duration
+	EventTime         *beam.EncodedFunc `json:",omitempty"`
+	MaxOutOfOrderness time.Duration
+	IdleWatermark     time.Duration
+	InflightWindow    int
+	MaxBuffered       int
+	MaxBundleSize     int
+	MaxBundleTime     time.Duration
+	SessionIdle       time.Duration
+
+	// Write.
+	Retain        bool
+	TopicTemplate string
+	MaxPending    int
+	PublishTries  int
+	PublishWait   time.Duration
+}
+
+// tlsConfig is the TLS part of a config. The PEM blocks are read when the
+// option is applied, so that workers which do not have the files (Dataflow)
+// can still connect.
+type tlsConfig struct {
+	Enabled            bool
+	CAPEM              []byte
+	CertPEM            []byte
+	KeyPEM             []byte
+	ServerName         string
+	InsecureSkipVerify bool
+}
+
+func defaultConfig() config {
+	return config{
+		KeepAlive:         60 * time.Second,
+		ConnectTimeout:    10 * time.Second,
+		QoS:               1,
+		Readers:           1,
+		MaxOutOfOrderness: 0,
+		IdleWatermark:     time.Second,
+		InflightWindow:    20,
+		MaxBuffered:       1000,
+		MaxBundleSize:     10000,
+		MaxBundleTime:     500 * time.Millisecond,
+		SessionIdle:       5 * time.Minute,
+		MaxPending:        1000,
+		PublishTries:      5,
+		PublishWait:       30 * time.Second,
+	}
+}
+
+func newConfig(opts []Option) (config, error) {
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if opt == nil {
+			return cfg, errors.New("mqttio: nil Option")
+		}
+		if err := opt(&cfg); err != nil {
+			return cfg, fmt.Errorf("mqttio: %w", err)
+		}
+	}
+	return cfg, nil
+}
+
+func optionError(name string, format string, args ...any) error {
+	return fmt.Errorf("option %s: %s", name, fmt.Sprintf(format, args...))
+}
+
+// QoS sets the MQTT quality of service: for Read, the QoS of the
+// subscriptions; for Write, the QoS of the publishes. 0, 1 (default) or 2.
+func QoS(qos int) Option {
+	return func(c *config) error {
+		if qos < 0 || qos > 2 {
+			return optionError("QoS", "must be 0, 1 or 2, got %d", qos)
+		}
+		c.QoS = byte(qos)
+		return nil
+	}
+}
+
+// ClientID sets the MQTT client id, which must be stable across restarts for
+// the broker to keep the reader's session. Read appends "-{reader index}" to it
+// for each reader; Write appends a random suffix per worker. The default is
+// derived from the topic filters ("mqttbeam-" and a hash), so two jobs that
+// read the same filters from the same broker must set distinct client ids.
+func ClientID(id string) Option {
+	return func(c *config) error {
+		if id == "" {
+			return optionError("ClientID", "must not be empty")
+		}
+		if len(id) > 200 {
+			return optionError("ClientID", "must be at most 200 bytes, got %d", len(id))
+		}
+		if err := checkTopicChars(id); err != nil {
+			return optionError("ClientID", "%v", err)
+		}
+		c.ClientID = id
+		return nil
+	}
+}
+
+// Credentials sets the user name and password sent to the broker. The
+// password is never logged nor included in errors.
+func Credentials(username, password string) Option {
+	return func(c *config) error {
+		if username == "" {
+			return optionError("Credentials", "user name must not be empty")
+		}
+		c.Username, c.Password = username, password
+		return nil
+	}
+}
+
+// TLSCAFile trusts the certificate authorities in the PEM file when verifying
+// the broker's certificate (instead of the system's roots) and turns TLS on.
+func TLSCAFile(path string) Option {
+	return func(c *config) error {
+		pem, err := readPEM("TLSCAFile", path)
+		if err != nil {
+			return err
+		}
+		c.TLS.Enabled, c.TLS.CAPEM = true, pem
+		return nil
+	}
+}
+
+// TLSClientCert presents the certificate and key in the PEM files to the
+// broker (mutual TLS) and turns TLS on.
+func TLSClientCert(certFile, keyFile string) Option {
+	return func(c *config) error {
+		cert, err := readPEM("TLSClientCert", certFile)
+		if err != nil {
+			return err
+		}
+		key, err := readPEM("TLSClientCert", keyFile)
+		if err != nil {
+			return err
+		}
+		c.TLS.Enabled, c.TLS.CertPEM, c.TLS.KeyPEM = true, cert, key
+		return nil
+	}
+}
+
+// TLSServerName sets the name the broker's certificate is checked against,
+// when it differs from the host in the broker URL (e.g. behind a load
+// balancer).
+func TLSServerName(name string) Option {
+	return func(c *config) error {
+		if name == "" {
+			return optionError("TLSServerName", "must not be empty")
+		}
+		c.TLS.Enabled, c.TLS.ServerName = true, name
+		return nil
+	}
+}
+
+// TLSInsecureSkipVerify turns off the verification of the broker's
+// certificate. Only for trying things out: anyone on the path can then read
+// and change the traffic.
+func TLSInsecureSkipVerify() Option {
+	return func(c *config) error {
+		c.TLS.Enabled, c.TLS.InsecureSkipVerify = true, true
+		return nil
+	}
+}
+
+// KeepAlive sets the MQTT keep-alive interval (default 60s).
+func KeepAlive(d time.Duration) Option {
+	return positiveDuration("KeepAlive", d, func(c *config) { c.KeepAlive = d })
+}
+
+// ConnectTimeout bounds each connection attempt (default 10s).
+func ConnectTimeout(d time.Duration) Option {
+	return positiveDuration("ConnectTimeout", d, func(c *config) { c.ConnectTimeout = d })
+}
+
+// Readers starts n readers (Read only), each with its own client id. With n > 1
+// they subscribe through shared subscriptions ($share/{group}/{filter}), so the
+// broker balances the messages across them; with n = 1 (default) the
+// subscription is plain.
+func Readers(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > 1000 {
+			return optionError("Readers", "must be between 1 and 1000, got %d", n)
+		}
+		c.Readers = n
+		return nil
+	}
+}
+
+// SharedGroup names the shared-subscription group used when Readers > 1
+// (Read only). The default is the client id.
+func SharedGroup(name string) Option {
+	return func(c *config) error {
+		if name == "" {
+			return optionError("SharedGroup", "must not be empty")
+		}
+		if err := checkTopicLevel(name); err != nil {
+			return optionError("SharedGroup", "%v", err)
+		}
+		c.Group = name
+		return nil
+	}
+}
+
+// MaxRecords makes the read bounded (Read only): each reader stops after
+// emitting n messages.
+func MaxRecords(n int64) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return optionError("MaxRecords", "must be at least 1, got %d", n)
+		}
+		c.MaxRecords = n
+		return nil
+	}
+}
+
+// MaxReadTime makes the read bounded (Read only): the readers stop this long
+// after they started. Windows still open then fire.
+func MaxReadTime(d time.Duration) Option {
+	return positiveDuration("MaxReadTime", d, func(c *config) { c.MaxReadTime = d })
+}
+
+// EventTime takes each message's event time from fn (Read only) instead of the
+// time it was received. fn returns false when the message carries no usable
+// time, and the receive time is used. fn must be a top-level function
+// registered with register.Function1x2, so that workers can find it.
+func EventTime(fn func(Message) (time.Time, bool)) Option {
+	return func(c *config) error {
+		if fn == nil {
+			return optionError("EventTime", "function must not be nil")
+		}
+		c.EventTime = &beam.EncodedFunc{Fn: reflectx.MakeFunc(fn)}
+		return nil
+	}
+}
+
+// MaxOutOfOrderness is how far behind the newest event time seen a message may
+// be without being late (Read only): the watermark trails the newest event
+// time by this bound. Default 0, which suits receive-time event times; set it
+// when EventTime takes times from devices whose messages arrive out of order.
+func MaxOutOfOrderness(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return optionError("MaxOutOfOrderness", "must not be negative, got %v", d)
+		}
+		c.MaxOutOfOrderness = d
+		return nil
+	}
+}
+
+// IdleWatermark is how long a reader waits without messages before it
+// advances the watermark to the current time minus MaxOutOfOrderness (Read
+// only; default 1s), so that windows close on quiet topics.
+func IdleWatermark(d time.Duration) Option {
+	return positiveDuration("IdleWatermark", d, func(c *config) { c.IdleWatermark = d })
+}
+
+// InflightWindow is the broker's limit on unacknowledged QoS 1 and 2 messages
+// per client (Read only; default 20, as Mosquitto and VerneMQ). Once a reader
+// has emitted this many unacknowledged messages and nothing more is ready, it
+// checkpoints so that they get acknowledged. Set it to the broker's
+// max_inflight_messages.
+func InflightWindow(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > 65535 {
+			return optionError("InflightWindow", "must be between 1 and 65535, got %d", n)
+		}
+		c.InflightWindow = n
+		return nil
+	}
+}
+
+// MaxBuffered bounds the messages a reader holds that it has received but not
+// yet emitted (Read only; default 1000). When the buffer is full the reader
+// stops reading from its connection, and the broker holds the backlog.
+func MaxBuffered(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return optionError("MaxBuffered", "must be at least 1, got %d", n)
+		}
+		c.MaxBuffered = n
+		return nil
+	}
+}
+
+// MaxBundle bounds how many messages (default 10000) and how long (default
+// 500ms) a reader emits before it checkpoints (Read only). Smaller bundles
+// lower latency; larger ones cost less per message.
+func MaxBundle(records int, d time.Duration) Option {
+	return func(c *config) error {
+		if records < 1 {
+			return optionError("MaxBundle", "records must be at least 1, got %d", records)
+		}
+		if d <= 0 {
+			return optionError("MaxBundle", "duration must be positive, got %v", d)
+		}
+		c.MaxBundleSize, c.MaxBundleTime = records, d
+		return nil
+	}
+}
+
+// SessionIdle is how long an unused connection stays open in a worker's cache
+// before it is closed (default 5m).
+func SessionIdle(d time.Duration) Option {
+	return positiveDuration("SessionIdle", d, func(c *config) { c.SessionIdle = d })
+}
+
+// Retain sets the retain flag on published messages (Write only).
+func Retain(retain bool) Option {
+	return func(c *config) error {
+		c.Retain = retain
+		return nil
+	}
+}
+
+// TopicTemplate publishes each Publication to a topic built from tmpl (Write
+// only), e.g. "devices/{device_id}/commands": every {name} is replaced with
+// Publication.Fields[name]. A value that is missing, empty, or contains '/',
+// '+', '#' or NUL sends the element to the error output instead.
+func TopicTemplate(tmpl string) Option {
+	return func(c *config) error {
+		if _, err := parseTemplate(tmpl); err != nil {
+			return optionError("TopicTemplate", "%v", err)
+		}
+		c.TopicTemplate = tmpl
+		return nil
+	}
+}
+
+// MaxPending bounds the publishes a writer has in flight before it waits for
+// the broker's acknowledgements (Write only; default 1000).
+func MaxPending(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > 65535 {
+			return optionError("MaxPending", "must be between 1 and 65535, got %d", n)
+		}
+		c.MaxPending = n
+		return nil
+	}
+}
+
+// PublishRetry sets how many times a publish is attempted (default 5) and how
+// long each attempt waits for the broker (default 30s) before the bundle fails
+// (Write only).
+func PublishRetry(tries int, wait time.Duration) Option {
+	return func(c *config) error {
+		if tries < 1 {
+			return optionError("PublishRetry", "tries must be at least 1, got %d", tries)
+		}
+		if wait <= 0 {
+			return optionError("PublishRetry", "wait must be positive, got %v", wait)
+		}
+		c.PublishTries, c.PublishWait = tries, wait
+		return nil
+	}
+}
+
+func positiveDuration(name string, d time.Duration, set func(*config)) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return optionError(name, "must be positive, got %v", d)
+		}
+		set(c)
+		return nil
+	}
+}
+
+func readPEM(option, path string) ([]byte, error) {
+	if path == "" {
+		return nil, optionError(option, "file name must not be empty")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, optionError(option, "%v", err)
+	}
+	return b, nil
+}
+
+// eventTimeFunc returns the configured event-time function, or nil.
+func (c *config) eventTimeFunc() (func(Message) (time.Time, bool), error) {
+	if c.EventTime == nil || c.EventTime.Fn == nil {
+		return nil, nil
+	}
+	f := c.EventTime.Fn
+	want := reflect.TypeOf(func(Message) (time.Time, bool) { return time.Time{}, false })
+	if f.Type() != want {
+		return nil, fmt.Errorf("mqttio: EventTime function has type %v, want %v", f.Type(), want)
+	}
+	if direct, ok := f.(interface{ Interface() any }); ok {
+		if fn, ok := direct.Interface().(func(Message) (time.Time, bool)); ok {
+			return fn, nil
+		}
+	}
+	call := reflectx.ToFunc1x2(f)
+	return func(m Message) (time.Time, bool) {
+		t, ok := call.Call1x2(m)
+		return t.(time.Time), ok.(bool)
+	}, nil
+}

@@ -1,0 +1,398 @@
+package mqttio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// sessions is the per-worker cache of reader sessions, keyed by client id.
+// It is the one piece of global state: Beam creates DoFn instances freely,
+// but a reader's connection and its unacknowledged messages must outlive the
+// bundles and DoFn instances that use them.
+var sessions = sessionCache{m: map[string]*session{}}
+
+type sessionCache struct {
+	mu sync.Mutex
+	m  map[string]*session
+}
+
+// delivery is a message received from the broker, tagged with the connection
+// (epoch) it arrived on: it can only be acknowledged on that connection.
+type delivery struct {
+	msg      mqtt.Message
+	epoch    uint64
+	received time.Time
+}
+
+// session is one reader's connection to the broker and the messages it has
+// received but not yet had acknowledged. Only one bundle uses a session at a
+// time (acquire/release).
+type session struct {
+	id      string
+	spec    string // brokers, filters and settings: a client id reused with another spec gets a new session
+	brokers []string
+	filters map[string]byte
+	cfg     *config
+
+	busy sync.Mutex // held by the bundle using the session
+
+	// Fed by the paho message handler; bounded, so a full buffer stops the
+	// connection's reader and leaves the backlog on the broker.
+	queue chan delivery
+	done  chan struct{} // closed when the session is closed
+
+	mu           sync.Mutex
+	client       mqtt.Client
+	epoch        uint64 // incremented per connection
+	connected    bool
+	lostErr      error
+	subscription mqtt.Token // the current connection's SUBSCRIBE, until checked
+	attempts     int        // failed connection attempts in a row
+	nextTry      time.Time  // earliest time for the next connection attempt
+	closed       bool
+	idleTimer    *time.Timer
+
+	// The log of emitted messages not yet acknowledged: log[i] has offset
+	// base+i. Only the bundle holding busy touches it.
+	log  []delivery
+	base int64
+}
+
+// acquire returns the session for clientID, creating it (numbered from start)
+// when there is none, and locks it for the calling bundle. A cached session
+// whose log cannot continue at start (another worker has had the reader in
+// between, or the restriction comes from an older run) is replaced.
+func (c *sessionCache) acquire(clientID, spec string, start int64, newSession func() *session) *session {
+	c.mu.Lock()
+	s := c.m[clientID]
+	if s != nil && s.spec != spec {
+		delete(c.m, clientID)
+		go s.close()
+		s = nil
+	}
+	if s == nil {
+		s = newSession()
+		s.base = start
+		c.m[clientID] = s
+	}
+	c.mu.Unlock()
+
+	s.busy.Lock()
+	s.stopIdleTimer()
+	if start < s.base || start > s.base+int64(len(s.log)) {
+		// The restriction does not continue this session's log: a fresh
+		// session takes over; the broker redelivers what was never acked.
+		s.busy.Unlock()
+		c.remove(s)
+		s.close()
+		return c.acquire(clientID, spec, start, newSession)
+	}
+	return s
+}
+
+// release unlocks the session and arms its idle timer.
+func (c *sessionCache) release(s *session) {
+	s.mu.Lock()
+	if !s.closed {
+		s.idleTimer = time.AfterFunc(s.cfg.SessionIdle, func() {
+			if s.busy.TryLock() {
+				c.remove(s)
+				s.close()
+				s.busy.Unlock()
+			}
+		})
+	}
+	s.mu.Unlock()
+	s.busy.Unlock()
+}
+
+func (c *sessionCache) remove(s *session) {
+	c.mu.Lock()
+	if c.m[s.id] == s {
+		delete(c.m, s.id)
+	}
+	c.mu.Unlock()
+}
+
+// backlog returns the number of messages waiting on this worker for the
+// reader beyond offset claimed, or 0 when the worker has no session for it.
+func (c *sessionCache) backlog(clientID string, claimed int64) int64 {
+	c.mu.Lock()
+	s := c.m[clientID]
+	c.mu.Unlock()
+	if s == nil {
+		return 0
+	}
+	return s.backlog(claimed)
+}
+
+func newSession(id, spec string, brokers []string, filters map[string]byte, cfg *config) *session {
+	return &session{
+		id:      id,
+		spec:    spec,
+		brokers: brokers,
+		filters: filters,
+		cfg:     cfg,
+		queue:   make(chan delivery, cfg.MaxBuffered),
+		done:    make(chan struct{}),
+	}
+}
+
+func (s *session) stopIdleTimer() {
+	s.mu.Lock()
+	if s.idleTimer != nil {
+		s.idleTimer.Stop()
+		s.idleTimer = nil
+	}
+	s.mu.Unlock()
+}
+
+// backlog counts the messages received or logged beyond offset claimed.
+func (s *session) backlog(claimed int64) int64 {
+	logged := s.base + int64(len(s.log)) - 1 - claimed
+	return max(logged, 0) + int64(len(s.queue))
+}
+
+// ensureConnected connects the session if it is not connected. It returns
+// errRetryLater while a failed attempt's backoff runs, and a permanentError
+// for failures retrying cannot fix. reconnected is true when an earlier
+// connection of this session was lost.
+func (s *session) ensureConnected(ctx context.Context) (reconnected bool, err error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false, errSessionClosed
+	}
+	if s.connected {
+		s.mu.Unlock()
+		return false, nil
+	}
+	if wait := time.Until(s.nextTry); wait > 0 {
+		s.mu.Unlock()
+		return false, errRetryLater
+	}
+	s.epoch++
+	epoch, hadConnection := s.epoch, s.client != nil
+	s.mu.Unlock()
+
+	opts, err := s.cfg.clientOptions(s.brokers, s.id)
+	if err != nil {
+		return false, &permanentError{err}
+	}
+	opts.SetCleanSession(s.cfg.QoS == 0).
+		SetProtocolVersion(4).
+		SetAutoAckDisabled(true).
+		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { s.receive(m, epoch) }).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) { s.lost(epoch, err) })
+	client := mqtt.NewClient(opts)
+	if err := wait(ctx, client.Connect(), s.cfg.ConnectTimeout+time.Second); err != nil {
+		return hadConnection, s.failed(classifyConnectError(s.brokers, s.id, err))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.epoch != epoch {
+		client.Disconnect(0)
+		return false, errSessionClosed
+	}
+	s.client, s.connected, s.lostErr, s.attempts = client, true, nil, 0
+	// The subscription is not awaited: a persistent session's queued messages
+	// arrive before the SUBACK and must be consumed for it to get through.
+	s.subscription = client.SubscribeMultiple(s.filters, nil)
+	return hadConnection, nil
+}
+
+// subscribed checks the outcome of the current connection's subscription
+// once the broker has answered: a refused filter is a permanent error.
+func (s *session) subscribed() error {
+	s.mu.Lock()
+	tok := s.subscription
+	s.mu.Unlock()
+	if tok == nil {
+		return nil
+	}
+	select {
+	case <-tok.Done():
+	default:
+		return nil
+	}
+	s.mu.Lock()
+	if s.subscription == tok {
+		s.subscription = nil
+	}
+	s.mu.Unlock()
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("subscribing to %s as client %q: %w", filterList(s.filters), s.id, err)
+	}
+	for filter, code := range tok.(*mqtt.SubscribeToken).Result() {
+		if code == 0x80 {
+			return &permanentError{fmt.Errorf("broker refused the subscription to %q for client %q (not authorised, or shared subscriptions unsupported)", filter, s.id)}
+		}
+	}
+	return nil
+}
+
+// failed records a failed connection attempt and schedules the next one with
+// exponential backoff (100ms doubling up to 30s).
+func (s *session) failed(err error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.attempts++
+	backoff := min(100*time.Millisecond<<min(s.attempts-1, 9), 30*time.Second)
+	s.nextTry = time.Now().Add(backoff)
+	return err
+}
+
+var (
+	errRetryLater    = errors.New("mqttio: connection attempt backing off")
+	errSessionClosed = errors.New("mqttio: session closed")
+)
+
+// receive is paho's message handler: it blocks while the buffer is full.
+func (s *session) receive(m mqtt.Message, epoch uint64) {
+	d := delivery{msg: m, epoch: epoch, received: time.Now()}
+	select {
+	case s.queue <- d:
+	case <-s.done:
+	}
+}
+
+// lost is paho's connection-lost handler. The session does not reconnect by
+// itself: the next bundle that uses it does. A connection taken over by a
+// reader on another worker (same client id) thus stays closed.
+func (s *session) lost(epoch uint64, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epoch == epoch {
+		s.connected, s.lostErr = false, err
+	}
+}
+
+// next returns the next message received on the current connection, waiting
+// at most wait for one. Messages from an earlier connection are dropped: the
+// broker redelivers them on the new one.
+func (s *session) next(wait time.Duration) (delivery, bool) {
+	var timer <-chan time.Time
+	for {
+		var d delivery
+		select {
+		case d = <-s.queue:
+		default:
+			if wait <= 0 {
+				return d, false
+			}
+			if timer == nil {
+				t := time.NewTimer(wait)
+				defer t.Stop()
+				timer = t.C
+			}
+			select {
+			case d = <-s.queue:
+			case <-timer:
+				return d, false
+			case <-s.done:
+				return d, false
+			}
+		}
+		if d.epoch == s.currentEpoch() {
+			return d, true
+		}
+	}
+}
+
+func (s *session) currentEpoch() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.epoch
+}
+
+// isConnected reports whether the current connection is up; when it is not,
+// the error that ended it.
+func (s *session) isConnected() (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connected, s.lostErr
+}
+
+// append logs an emitted message and returns its offset.
+func (s *session) append(d delivery) int64 {
+	s.log = append(s.log, d)
+	return s.base + int64(len(s.log)) - 1
+}
+
+// logged returns the logged message at offset off, if there is one.
+func (s *session) logged(off int64) (delivery, bool) {
+	i := off - s.base
+	if i < 0 || i >= int64(len(s.log)) {
+		return delivery{}, false
+	}
+	return s.log[i], true
+}
+
+// ackBelow acknowledges the logged messages below offset off (their bundle
+// committed) and drops them from the log. Messages from an earlier connection
+// are dropped without an ack: the broker redelivers them on the current one.
+func (s *session) ackBelow(off int64) (acked int) {
+	n := int(min(max(off-s.base, 0), int64(len(s.log))))
+	epoch := s.currentEpoch()
+	for _, d := range s.log[:n] {
+		if d.epoch == epoch && d.msg.Qos() > 0 {
+			d.msg.Ack()
+			acked++
+		}
+	}
+	clear(s.log[:n])
+	s.log = s.log[n:]
+	if len(s.log) == 0 {
+		s.log = nil // let the backing array go
+	}
+	s.base += int64(n)
+	return acked
+}
+
+// close disconnects the session, letting the acknowledgements already sent go
+// out first. Unacknowledged messages stay with the broker's session.
+func (s *session) close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed, s.connected = true, false
+	client := s.client
+	if s.idleTimer != nil {
+		s.idleTimer.Stop()
+	}
+	close(s.done)
+	s.mu.Unlock()
+	if client != nil && client.IsConnectionOpen() {
+		client.Disconnect(250)
+	}
+}
+
+// wait waits for a paho token, bounded by timeout and ctx.
+func wait(ctx context.Context, tok mqtt.Token, timeout time.Duration) error {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-timer.C:
+		return fmt.Errorf("no answer from the broker within %v", timeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func filterList(filters map[string]byte) string {
+	names := make([]string, 0, len(filters))
+	for f := range filters {
+		names = append(names, f)
+	}
+	return strings.Join(names, ",")
+}
