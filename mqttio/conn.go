@@ -140,7 +140,8 @@ func classifyConnectError(brokers []string, clientID string, err error) error {
 	case errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword):
 		return &permanentError{fmt.Errorf("%s: broker refused the credentials (bad user name or password): %w", where, err)}
 	case errors.Is(err, packets.ErrorRefusedNotAuthorised):
-		return &permanentError{fmt.Errorf("%s: broker refused the connection (not authorised; check the credentials): %w", where, err)}
+		// MQTT 3.1.1 brokers (Mosquitto, mochi) answer a bad password this way too.
+		return &permanentError{fmt.Errorf("%s: broker refused the connection (not authorised: bad user name or password, or the user may not connect; check the credentials): %w", where, err)}
 	case errors.Is(err, packets.ErrorRefusedIDRejected):
 		return &permanentError{fmt.Errorf("%s: broker rejected the client id: %w", where, err)}
 	case errors.Is(err, packets.ErrorRefusedBadProtocolVersion):

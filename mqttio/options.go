@@ -94,6 +94,17 @@ func newConfig(opts []Option) (config, error) {
 	return cfg, nil
 }
 
+// newSettings applies opts and checks the broker URLs, the first step of
+// both Read and Write.
+func newSettings(brokers []string, opts []Option) (config, []string, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return cfg, nil, err
+	}
+	bs, err := parseBrokers(brokers)
+	return cfg, bs, err
+}
+
 func optionError(name string, format string, args ...any) error {
 	return fmt.Errorf("option %s: %s", name, fmt.Sprintf(format, args...))
 }

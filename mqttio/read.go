@@ -272,7 +272,7 @@ func (b *bundle) run() (sdf.ProcessContinuation, error) {
 		if b.emitted >= cfg.MaxBundleSize || time.Since(b.started) >= cfg.MaxBundleTime {
 			return sdf.ResumeProcessingIn(0), nil
 		}
-		d, ok := b.s.next(b.pollWait())
+		d, ok := b.s.next(b.ctx, b.pollWait())
 		if ok {
 			b.s.append(d)
 			if !b.claimAndEmit(d) {
@@ -326,10 +326,13 @@ func (b *bundle) runToEnd() (sdf.ProcessContinuation, error) {
 		sessions.release(b.s)
 	}()
 	for !b.finished() {
+		if err := b.ctx.Err(); err != nil {
+			return sdf.StopProcessing(), err
+		}
 		if _, err := b.connect(); err != nil {
 			return sdf.StopProcessing(), err
 		}
-		d, ok := b.s.next(b.fn.Cfg.IdleWatermark)
+		d, ok := b.s.next(b.ctx, b.fn.Cfg.IdleWatermark)
 		if !ok {
 			if err := b.s.subscribed(); err != nil {
 				return sdf.StopProcessing(), fmt.Errorf("mqttio.Read: %w", err)

@@ -276,7 +276,7 @@ func (s *session) lost(epoch uint64, err error) {
 // next returns the next message received on the current connection, waiting
 // at most wait for one. Messages from an earlier connection are dropped: the
 // broker redelivers them on the new one.
-func (s *session) next(wait time.Duration) (delivery, bool) {
+func (s *session) next(ctx context.Context, wait time.Duration) (delivery, bool) {
 	var timer <-chan time.Time
 	for {
 		var d delivery
@@ -296,6 +296,8 @@ func (s *session) next(wait time.Duration) (delivery, bool) {
 			case <-timer:
 				return d, false
 			case <-s.done:
+				return d, false
+			case <-ctx.Done():
 				return d, false
 			}
 		}
@@ -371,8 +373,19 @@ func (s *session) close() {
 	close(s.done)
 	s.mu.Unlock()
 	if client != nil && client.IsConnectionOpen() {
+		flush(client, s.cfg.ConnectTimeout)
 		client.Disconnect(250)
 	}
+}
+
+// flush makes sure the broker has processed the acknowledgements sent so
+// far: paho's Disconnect can close the socket before PUBACKs queued just
+// before it are written (seen with Mosquitto and mochi), and the broker would
+// redeliver those messages. Brokers handle a connection's packets in order,
+// so the answer to an UNSUBSCRIBE (of a filter never subscribed: a no-op)
+// means everything sent before it has been processed.
+func flush(client mqtt.Client, timeout time.Duration) {
+	client.Unsubscribe("mqttbeam/flush").WaitTimeout(timeout)
 }
 
 // wait waits for a paho token, bounded by timeout and ctx.

@@ -21,7 +21,9 @@ func ValidateTopic(topic string) error {
 	if strings.HasPrefix(topic, "$") {
 		return fmt.Errorf("topic %q starts with '$', which brokers reserve", topic)
 	}
-	for _, level := range strings.Split(topic, "/") {
+	for rest, more := topic, true; more; {
+		var level string
+		level, rest, more = strings.Cut(rest, "/") // no allocation: Write checks every topic
 		if level == "" {
 			return fmt.Errorf("topic %q has an empty level", topic)
 		}
@@ -130,7 +132,15 @@ func parseTemplate(tmpl string) (template, error) {
 }
 
 func (t template) fill(value func(string) string) string {
+	n := 0 // size the topic first: one allocation per element
+	for i, lit := range t.literals {
+		n += len(lit)
+		if i < len(t.fields) {
+			n += len(value(t.fields[i]))
+		}
+	}
 	var b strings.Builder
+	b.Grow(n)
 	for i, lit := range t.literals {
 		b.WriteString(lit)
 		if i < len(t.fields) {

@@ -1,0 +1,547 @@
+package mqttio
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	mrand "math/rand/v2"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+func init() {
+	register.DoFn3x1[context.Context, Publication, func(PublishError), error](&writeFn{})
+	register.Emitter1[PublishError]()
+}
+
+// Beam metrics of Write, in namespace "mqttio".
+var (
+	messagesPublished = beam.NewCounter("mqttio", "messages_published")
+	bytesPublished    = beam.NewCounter("mqttio", "bytes_published")
+	publishRetries    = beam.NewCounter("mqttio", "publish_retries")
+	publishRejected   = beam.NewCounter("mqttio", "publish_rejected")
+)
+
+// defaultWriterID is the client id prefix of writers without ClientID.
+const defaultWriterID = "mqttbeam-w"
+
+// Write publishes each Publication of col (a PCollection<Publication>) to the
+// brokers and returns a PCollection<PublishError> of the elements it refused,
+// each with the reason.
+//
+// The topic is Publication.Topic, or, with the TopicTemplate option, the
+// template filled from Publication.Fields (Topic is then ignored). An element
+// whose topic is invalid (empty, an empty level, a wildcard '+' or '#', NUL,
+// a leading '$', longer than 65535 bytes) or whose field values would change
+// the template's shape (missing, empty, or containing '/', '+', '#' or NUL)
+// goes to the returned PCollection instead of failing the job.
+//
+// Publishes are pipelined: up to MaxPending (default 1000) are in flight at a
+// time, and the bundle ends once the broker has acknowledged all of them
+// (QoS 1 and 2; QoS 0 publishes count once written). A publish that fails or
+// is not acknowledged within the PublishRetry wait is published again, with
+// exponential backoff, up to the PublishRetry tries; then the bundle fails and
+// the runner retries it, so a publish can be delivered more than once. A
+// connection the broker refuses for good (bad credentials, an untrusted
+// certificate) fails the bundle at once.
+//
+// Each worker process keeps one connection per set of connection settings,
+// shared by the bundles running on it and closed after SessionIdle unused.
+// Its client id is the ClientID option (default "mqttbeam-w") followed by a
+// random suffix chosen once per process, so that workers do not take each
+// other's connections over.
+//
+// Write panics when the arguments or options are invalid; TryWrite returns
+// the error instead.
+func Write(s beam.Scope, brokers []string, col beam.PCollection, opts ...Option) beam.PCollection {
+	out, err := TryWrite(s, brokers, col, opts...)
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// TryWrite is Write returning an error instead of panicking.
+func TryWrite(s beam.Scope, brokers []string, col beam.PCollection, opts ...Option) (beam.PCollection, error) {
+	fn, err := newWriteFn(brokers, opts)
+	if err != nil {
+		return beam.PCollection{}, &writeError{err}
+	}
+	want := reflect.TypeOf(Publication{})
+	if !col.IsValid() || col.Type().Type() != want {
+		got := "an invalid PCollection"
+		if col.IsValid() {
+			got = fmt.Sprintf("PCollection<%v>", col.Type().Type())
+		}
+		return beam.PCollection{}, fmt.Errorf("mqttio.Write: the input must be a PCollection<%v>, got %s", want, got)
+	}
+	s = s.Scope("mqttio.Write")
+	out, err := beam.TryParDo(s, fn, col)
+	if err != nil {
+		return beam.PCollection{}, fmt.Errorf("mqttio.Write: %w", err)
+	}
+	return out[0], nil
+}
+
+// writeError prefixes a construction error with "mqttio.Write" in place of
+// the "mqttio" prefix the shared option and broker checks give it.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string {
+	return "mqttio.Write: " + strings.TrimPrefix(e.err.Error(), "mqttio: ")
+}
+
+func (e *writeError) Unwrap() error { return e.err }
+
+func newWriteFn(brokers []string, opts []Option) (*writeFn, error) {
+	cfg, bs, err := newSettings(brokers, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &writeFn{Brokers: bs, Cfg: cfg}, nil
+}
+
+// writeFn is the DoFn behind Write.
+type writeFn struct {
+	Brokers []string
+	Cfg     config
+
+	tmpl *template // nil without TopicTemplate
+	key  string    // the connection settings, keying the worker's writer cache
+
+	// The current bundle's connection, from its first element on.
+	w      *writer
+	client mqtt.Client
+
+	pending   pendingQueue
+	timer     *time.Timer
+	backedOff time.Time // when the last retry backoff ended
+	published int64     // acknowledged in this bundle
+	bytes     int64
+}
+
+// pendingPub is a publish awaiting the broker's acknowledgement.
+type pendingPub struct {
+	tok     mqtt.Token
+	topic   string
+	payload []byte
+	sent    time.Time
+	tries   int
+}
+
+// pendingQueue is a fixed-size FIFO of publishes, allocated once per DoFn.
+type pendingQueue struct {
+	buf     []pendingPub
+	head, n int
+}
+
+func (q *pendingQueue) push(p pendingPub) {
+	q.buf[(q.head+q.n)%len(q.buf)] = p
+	q.n++
+}
+
+func (q *pendingQueue) pop() pendingPub {
+	p := q.buf[q.head]
+	q.buf[q.head] = pendingPub{}
+	q.head = (q.head + 1) % len(q.buf)
+	q.n--
+	return p
+}
+
+func (q *pendingQueue) reset() {
+	clear(q.buf)
+	q.head, q.n = 0, 0
+}
+
+// Setup prepares what does not travel with the DoFn.
+func (fn *writeFn) Setup() error {
+	if fn.Cfg.TopicTemplate != "" {
+		t, err := parseTemplate(fn.Cfg.TopicTemplate)
+		if err != nil {
+			return fmt.Errorf("mqttio.Write: TopicTemplate: %w", err)
+		}
+		fn.tmpl = &t
+	}
+	key, err := connectionKey(fn.Brokers, &fn.Cfg)
+	if err != nil {
+		return err
+	}
+	fn.key = key
+	fn.pending = pendingQueue{buf: make([]pendingPub, fn.Cfg.MaxPending)}
+	fn.timer = time.NewTimer(time.Hour)
+	fn.timer.Stop()
+	return nil
+}
+
+// connectionKey fingerprints the settings a writer connection depends on.
+// Writes with the same key share a connection.
+func connectionKey(brokers []string, c *config) (string, error) {
+	b, err := json.Marshal(struct {
+		Brokers                   []string
+		ClientID, User, Password  string
+		TLS                       tlsConfig
+		KeepAlive, ConnectTimeout time.Duration
+	}{brokers, c.ClientID, c.Username, c.Password, c.TLS, c.KeepAlive, c.ConnectTimeout})
+	if err != nil {
+		return "", fmt.Errorf("mqttio.Write: fingerprinting the connection: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// StartBundle drops what a failed earlier bundle may have left behind. (Beam
+// wants the emitter of ProcessElement here too; it is not used.)
+func (fn *writeFn) StartBundle(_ context.Context, _ func(PublishError)) {
+	fn.abort()
+	fn.published, fn.bytes = 0, 0
+}
+
+// ProcessElement publishes p, or emits it as a PublishError when its topic is
+// invalid. It waits only when MaxPending publishes are in flight.
+func (fn *writeFn) ProcessElement(ctx context.Context, p Publication, reject func(PublishError)) error {
+	topic, err := fn.topic(&p)
+	if err != nil {
+		publishRejected.Inc(ctx, 1)
+		reject(PublishError{Publication: p, Reason: "invalid topic: " + err.Error()})
+		return nil
+	}
+	if fn.client == nil {
+		if err := fn.acquire(ctx); err != nil {
+			return err
+		}
+	}
+	if fn.pending.n == len(fn.pending.buf) {
+		if err := fn.drain(ctx, fn.pending.n-1); err != nil {
+			fn.abort()
+			return err
+		}
+	}
+	fn.publish(pendingPub{topic: topic, payload: p.Payload, tries: 1})
+	return nil
+}
+
+// FinishBundle waits until the broker has acknowledged every publish of the
+// bundle.
+func (fn *writeFn) FinishBundle(ctx context.Context, _ func(PublishError)) error {
+	if fn.w == nil {
+		return nil
+	}
+	err := fn.drain(ctx, 0)
+	messagesPublished.Inc(ctx, fn.published)
+	bytesPublished.Inc(ctx, fn.bytes)
+	fn.abort()
+	return err
+}
+
+// Teardown lets go of a connection a failed bundle still holds.
+func (fn *writeFn) Teardown() {
+	fn.abort()
+}
+
+func (fn *writeFn) topic(p *Publication) (string, error) {
+	if fn.tmpl != nil {
+		return fn.tmpl.Expand(p.Fields)
+	}
+	return p.Topic, ValidateTopic(p.Topic)
+}
+
+// acquire takes the worker's connection for this bundle.
+func (fn *writeFn) acquire(ctx context.Context) error {
+	w := writers.acquire(fn.key, fn.idBase(), func(id string) *writer { return newWriter(id, fn.key, fn.Brokers, fn.Cfg) })
+	client, err := w.connect(ctx)
+	if err != nil {
+		writers.release(w)
+		return fmt.Errorf("mqttio.Write: %w", err)
+	}
+	fn.w, fn.client = w, client
+	return nil
+}
+
+func (fn *writeFn) idBase() string {
+	if fn.Cfg.ClientID != "" {
+		return fn.Cfg.ClientID
+	}
+	return defaultWriterID
+}
+
+// abort forgets the bundle's pending publishes and releases its connection.
+func (fn *writeFn) abort() {
+	fn.pending.reset()
+	if fn.w != nil {
+		writers.release(fn.w)
+		fn.w, fn.client = nil, nil
+	}
+}
+
+func (fn *writeFn) publish(p pendingPub) {
+	p.sent = time.Now()
+	p.tok = fn.client.Publish(p.topic, fn.Cfg.QoS, fn.Cfg.Retain, p.payload)
+	fn.pending.push(p)
+}
+
+// drain waits for the oldest publishes until at most keep are pending,
+// publishing failed ones again until they run out of tries. The backoff is
+// shared: publishes that failed together (a lost connection) are retried
+// together after one backoff.
+func (fn *writeFn) drain(ctx context.Context, keep int) error {
+	for fn.pending.n > keep {
+		p := fn.pending.pop()
+		err := fn.await(ctx, &p)
+		switch {
+		case err == nil:
+			fn.published++
+			fn.bytes += int64(len(p.payload))
+			continue
+		case ctx.Err() != nil:
+			return fmt.Errorf("mqttio.Write: waiting for the broker to acknowledge a publish to topic %q: %w", p.topic, ctx.Err())
+		case p.tries >= fn.Cfg.PublishTries:
+			return fn.w.publishFailed(p.topic, p.tries, err)
+		}
+		if fn.backedOff.Before(p.sent) {
+			if err := sleep(ctx, retryBackoff(p.tries)); err != nil {
+				return fmt.Errorf("mqttio.Write: retrying a publish to topic %q: %w", p.topic, err)
+			}
+			fn.backedOff = time.Now()
+		}
+		publishRetries.Inc(ctx, 1)
+		p.tries++
+		fn.publish(p)
+	}
+	return nil
+}
+
+// await waits for p's acknowledgement until PublishWait after it was sent.
+func (fn *writeFn) await(ctx context.Context, p *pendingPub) error {
+	select {
+	case <-p.tok.Done():
+		return p.tok.Error()
+	default:
+	}
+	d := time.Until(p.sent.Add(fn.Cfg.PublishWait))
+	if d <= 0 {
+		return fn.noAck()
+	}
+	fn.timer.Reset(d)
+	defer fn.timer.Stop()
+	select {
+	case <-p.tok.Done():
+		return p.tok.Error()
+	case <-fn.timer.C:
+		return fn.noAck()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (fn *writeFn) noAck() error {
+	return fmt.Errorf("no acknowledgement from the broker within %v", fn.Cfg.PublishWait)
+}
+
+// retryBackoff is the pause before attempt tries+1: 100ms doubling up to 10s,
+// of which a random half is taken off so that workers spread their retries.
+func retryBackoff(tries int) time.Duration {
+	d := min(100*time.Millisecond<<min(tries-1, 7), 10*time.Second)
+	return d/2 + time.Duration(mrand.Int64N(int64(d/2)+1))
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// processSuffix makes writer client ids unique per worker process.
+var processSuffix = func() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // never fails (it crashes the program instead)
+	return hex.EncodeToString(b[:])
+}()
+
+// writers is the per-worker cache of writer connections, keyed by their
+// connection settings. Bundles running at the same time share a connection
+// (paho's client is safe for concurrent use); one that nobody has used for
+// SessionIdle is closed.
+var writers = writerCache{m: map[string]*writer{}, closing: map[string]bool{}}
+
+type writerCache struct {
+	mu      sync.Mutex
+	m       map[string]*writer
+	closing map[string]bool // client ids of writers still disconnecting
+}
+
+// writer is one shared connection of a worker.
+type writer struct {
+	id      string
+	key     string
+	brokers []string
+	cfg     config
+
+	// Guarded by writerCache.mu.
+	users int
+	idle  *time.Timer
+
+	connMu sync.Mutex // serializes connecting and closing
+	client mqtt.Client
+
+	mu   sync.Mutex
+	lost error // why the connection was lost, while paho reconnects
+
+	closed chan struct{} // closed once closed and its client id is free again
+}
+
+func newWriter(id, key string, brokers []string, cfg config) *writer {
+	return &writer{id: id, key: key, brokers: brokers, cfg: cfg, closed: make(chan struct{})}
+}
+
+// acquire returns the writer for key, creating it with a client id made of
+// base and the process suffix that no other live writer of this process
+// uses, and counts the caller as a user.
+func (c *writerCache) acquire(key, base string, create func(id string) *writer) *writer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := c.m[key]
+	if w == nil {
+		id := base + "-" + processSuffix
+		for n := 2; c.idInUse(id); n++ {
+			id = base + "-" + processSuffix + "-" + strconv.Itoa(n)
+		}
+		w = create(id)
+		c.m[key] = w
+	}
+	w.users++
+	if w.idle != nil {
+		w.idle.Stop()
+		w.idle = nil
+	}
+	return w
+}
+
+func (c *writerCache) idInUse(id string) bool {
+	if c.closing[id] {
+		return true
+	}
+	for _, w := range c.m {
+		if w.id == id {
+			return true
+		}
+	}
+	return false
+}
+
+// release counts a user out; the last one arms the idle timer.
+func (c *writerCache) release(w *writer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w.users--
+	if w.users > 0 {
+		return
+	}
+	var timer *time.Timer
+	timer = time.AfterFunc(w.cfg.SessionIdle, func() {
+		c.mu.Lock()
+		if w.users > 0 || w.idle != timer || c.m[w.key] != w {
+			c.mu.Unlock()
+			return
+		}
+		delete(c.m, w.key)
+		c.closing[w.id] = true
+		c.mu.Unlock()
+
+		w.close()
+
+		c.mu.Lock()
+		delete(c.closing, w.id)
+		c.mu.Unlock()
+		close(w.closed)
+	})
+	w.idle = timer
+}
+
+// connect returns the writer's client, connecting it first if needed. A
+// failed connection is tried again with backoff up to PublishTries times,
+// unless retrying cannot help (see isPermanent). Once connected, paho
+// reconnects by itself: a writer's client id is its own, so no other
+// connection competes for it.
+func (w *writer) connect(ctx context.Context) (mqtt.Client, error) {
+	w.connMu.Lock()
+	defer w.connMu.Unlock()
+	if w.client != nil {
+		return w.client, nil
+	}
+	for try := 1; ; try++ {
+		opts, err := w.cfg.clientOptions(w.brokers, w.id)
+		if err != nil {
+			return nil, err
+		}
+		opts.SetCleanSession(true).
+			SetProtocolVersion(4).
+			SetAutoReconnect(true).
+			SetMaxReconnectInterval(10 * time.Second).
+			SetOnConnectHandler(func(mqtt.Client) { w.setLost(nil) }).
+			SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+				w.setLost(err)
+				log.Warnf(context.Background(), "mqttio: writer %s lost its connection, reconnecting: %v", w.id, err)
+			})
+		client := mqtt.NewClient(opts)
+		err = wait(ctx, client.Connect(), w.cfg.ConnectTimeout+time.Second)
+		if err == nil {
+			w.client = client
+			return client, nil
+		}
+		client.Disconnect(0)
+		err = classifyConnectError(w.brokers, w.id, err)
+		if isPermanent(err) || try >= w.cfg.PublishTries || ctx.Err() != nil {
+			return nil, err
+		}
+		if err := sleep(ctx, retryBackoff(try)); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (w *writer) setLost(err error) {
+	w.mu.Lock()
+	w.lost = err
+	w.mu.Unlock()
+}
+
+// publishFailed is the error of a publish that ran out of tries.
+func (w *writer) publishFailed(topic string, tries int, err error) error {
+	w.mu.Lock()
+	lost := w.lost
+	w.mu.Unlock()
+	const format = "mqttio.Write: publishing to topic %q on %s as client %q failed after %d attempts: %w"
+	brokers := strings.Join(w.brokers, ",")
+	if lost != nil {
+		return fmt.Errorf(format+" (the connection was lost: %v; reconnecting)", topic, brokers, w.id, tries, err, lost)
+	}
+	return fmt.Errorf(format, topic, brokers, w.id, tries, err)
+}
+
+// close disconnects the writer. Its users have all waited for their
+// publishes, so nothing is left to send.
+func (w *writer) close() {
+	w.connMu.Lock()
+	client := w.client
+	w.client = nil
+	w.connMu.Unlock()
+	if client != nil {
+		client.Disconnect(250)
+	}
+}
