@@ -135,15 +135,27 @@ func waitForLines(t *testing.T, c *child, path string, n int) map[string]bool {
 		case <-c.exited:
 			require.FailNowf(t, "reader died", "the child pipeline exited with %v after %d of %d messages", c.cmd.ProcessState, len(got), n)
 		case <-deadline:
-			require.FailNowf(t, "timed out", "waiting for %d distinct messages, have %d", n, len(got))
+			var missing []string
+			for _, want := range expected("m", n) {
+				if !got[want] {
+					missing = append(missing, want)
+				}
+			}
+			require.FailNowf(t, "timed out", "waiting for %d distinct messages, have %d; missing %v", n, len(got), missing[:min(len(missing), 20)])
 		}
 	}
 }
 
-// killAndRestart is the at-least-once check: publish QoS 1 messages while a
-// reader consumes them, SIGKILL the reader mid-stream, publish the rest while
-// it is down, restart it with the same client id and check that every message
-// reached the pipeline's side effect at least once.
+// The at-least-once tests run against Mosquitto (interop_test.go), not the
+// embedded mochi broker: mochi v2.7.9 occasionally loses a QoS 1 message that
+// is in flight to a subscriber whose connection dies (1 of 3000 in 1 of 3
+// runs here), which no client can make up for.
+
+// killAndRestart is the at-least-once check: a publisher sends QoS 1
+// messages while a reader consumes them, the reader is killed with SIGKILL
+// mid-stream (the publisher goes on; the broker keeps the messages for the
+// reader's session), restarted with the same client id, and every message
+// must have reached the pipeline's side effect at least once.
 func killAndRestart(t *testing.T, url string, window int) {
 	const total = 3000
 	id := safeID(t)
@@ -154,24 +166,36 @@ func killAndRestart(t *testing.T, url string, window int) {
 	pub := newClient(t, url, id+"-pub", true)
 	first := startChild(t, url, id, filter, out, window)
 
-	publish(t, pub, 1, total/3, func(i int) string { return fmt.Sprintf("alo/d%d/data", i%7) }, "a")
-	waitForLines(t, first, out, total/6) // mid-stream
+	published := make(chan error, 1)
+	go func() {
+		var err error
+		for i := 0; i < total && err == nil; i++ {
+			tok := pub.Publish(fmt.Sprintf("alo/d%d/data", i%7), 1, false, fmt.Sprintf("m-%d", i))
+			if !tok.WaitTimeout(testTimeout) {
+				err = fmt.Errorf("publish %d timed out", i)
+			} else {
+				err = tok.Error()
+			}
+		}
+		published <- err
+	}()
+	waitForLines(t, first, out, total/6)
 	first.kill()
 	killedAt, _ := lines(t, out)
+	select {
+	case err := <-published:
+		require.NoError(t, err)
+	case <-time.After(2 * testTimeout):
+		require.FailNow(t, "publishing timed out")
+	}
 
-	publish(t, pub, 1, total-total/3, func(i int) string { return fmt.Sprintf("alo/d%d/data", i%7) }, "b")
 	second := startChild(t, url, id, filter, out, window)
 	got := waitForLines(t, second, out, total)
-
-	for _, want := range append(expected("a", total/3), expected("b", total-total/3)...) {
+	for _, want := range expected("m", total) {
 		require.True(t, got[want], "message %s was lost", want)
 	}
 	_, lineCount := lines(t, out)
-	t.Logf("%d messages: first reader had written %d before SIGKILL; %d lines in all (%d redelivered)",
+	t.Logf("%d messages: the first reader had written %d when it was killed; %d lines in all (%d redelivered)",
 		total, len(killedAt), lineCount, lineCount-total)
 }
 
-func TestAtLeastOnceAfterKillEmbedded(t *testing.T) {
-	b := startEmbedded(t)
-	killAndRestart(t, b.URL(), 20)
-}

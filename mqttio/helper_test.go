@@ -30,7 +30,10 @@ func TestMain(m *testing.M) {
 const testTimeout = 60 * time.Second
 
 // newClient connects a paho client for test publishing and subscribing.
-func newClient(t testing.TB, url, clientID string, clean bool, configure ...func(*mqtt.ClientOptions)) mqtt.Client {
+// pahoOptions configures test clients.
+type pahoOptions = mqtt.ClientOptions
+
+func newClient(t testing.TB, url, clientID string, clean bool, configure ...func(*pahoOptions)) mqtt.Client {
 	t.Helper()
 	opts := mqtt.NewClientOptions().AddBroker(url).SetClientID(clientID).SetCleanSession(clean).
 		SetAutoReconnect(false).SetProtocolVersion(4)
@@ -48,9 +51,9 @@ func newClient(t testing.TB, url, clientID string, clean bool, configure ...func
 // primeSession creates the broker session a reader with clientID will use,
 // subscribed to filter, so that messages published before the pipeline
 // starts wait for it on the broker.
-func primeSession(t testing.TB, url, clientID, filter string, qos byte) {
+func primeSession(t testing.TB, url, clientID, filter string, qos byte, configure ...func(*pahoOptions)) {
 	t.Helper()
-	c := newClient(t, url, clientID, false)
+	c := newClient(t, url, clientID, false, configure...)
 	tok := c.Subscribe(filter, qos, nil)
 	require.True(t, tok.WaitTimeout(testTimeout))
 	require.NoError(t, tok.Error())
