@@ -198,4 +198,3 @@ func killAndRestart(t *testing.T, url string, window int) {
 	t.Logf("%d messages: the first reader had written %d when it was killed; %d lines in all (%d redelivered)",
 		total, len(killedAt), lineCount, lineCount-total)
 }
-
