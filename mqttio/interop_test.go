@@ -2,6 +2,7 @@ package mqttio
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mqttbeam/mqttbeam/internal/brokertest"
 	"github.com/mqttbeam/mqttbeam/internal/certs"
+	"github.com/mqttbeam/mqttbeam/internal/embeddedbroker"
 )
 
 // These tests run the reader against Mosquitto, started by the test on a
@@ -163,4 +165,58 @@ func hasPrefix(key, prefix string) bool {
 		}
 	}
 	return false
+}
+
+func TestReadFailsOverToTheNextBroker(t *testing.T) {
+	b := startEmbedded(t)
+	id := safeID(t)
+	withBacklog(t, b.URL(), id, "fo/#", "fo/x", 10)
+	dead := closedPortURL(t)
+
+	p, s := beam.NewPipelineWithRoot()
+	key := collect(s, t, Read(s, []string{dead, b.URL()}, []string{"fo/#"}, ClientID(id), MaxRecords(10), ConnectTimeout(2*time.Second)))
+	require.NoError(t, ptest.Run(p))
+	require.Equal(t, expected("m", 10), payloads(collected.take(key)))
+}
+
+func TestReadOverWebsocket(t *testing.T) {
+	b := startEmbedded(t, embeddedbroker.Websocket())
+	id := safeID(t)
+	withBacklog(t, b.URL(), id, "ws/#", "ws/x", 10)
+	got, err := readN(t, b.WSURL(), "ws/#", 10, ClientID(id))
+	require.NoError(t, err)
+	require.Equal(t, expected("m", 10), got)
+}
+
+func TestIdleSessionIsClosed(t *testing.T) {
+	b := startEmbedded(t)
+	fn, r := newTestReadFn(t, b.URL(), []string{"idle/#"}, ClientID(safeID(t)), SessionIdle(20*time.Millisecond), IdleWatermark(10*time.Millisecond))
+	runBundle(t, fn, r)
+	deadline := time.After(testTimeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for sessionOpen(r.ClientID) {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			require.FailNow(t, "the idle session was not closed")
+		}
+	}
+}
+
+func sessionOpen(clientID string) bool {
+	sessions.mu.Lock()
+	defer sessions.mu.Unlock()
+	_, ok := sessions.m[clientID]
+	return ok
+}
+
+// closedPortURL is the URL of a loopback port nothing listens on.
+func closedPortURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return "tcp://" + addr
 }

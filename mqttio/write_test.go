@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"regexp"
 	"sort"
 	"strings"
@@ -203,16 +202,13 @@ func TestWriteRetain(t *testing.T) {
 }
 
 func TestWriteUnreachableBrokerFails(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	url := "tcp://" + ln.Addr().String()
-	require.NoError(t, ln.Close())
+	url := closedPortURL(t)
 
 	p, s := beam.NewPipelineWithRoot()
 	pubs := beam.CreateList(s, []Publication{{Topic: "a/b", Payload: []byte("x")}})
 	Write(s, []string{url}, pubs, ClientID(safeID(t)), PublishRetry(2, 500*time.Millisecond), ConnectTimeout(500*time.Millisecond))
 	start := time.Now()
-	err = ptest.Run(p)
+	err := ptest.Run(p)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "connecting to "+url)
 	require.Less(t, time.Since(start), testTimeout)
