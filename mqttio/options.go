@@ -143,7 +143,9 @@ func ClientID(id string) Option {
 }
 
 // Credentials sets the user name and password sent to the broker. The
-// password is never logged nor included in errors.
+// password is never logged nor included in errors, but it travels inside the
+// job's serialized DoFns: on Dataflow, read it at start-up from a secret
+// store rather than passing it as a plain job parameter.
 func Credentials(username, password string) Option {
 	return func(c *config) error {
 		if username == "" {

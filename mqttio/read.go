@@ -167,9 +167,11 @@ func (fn *readFn) SplitRestriction(_ []byte, r restriction) []restriction {
 	return rs
 }
 
-// RestrictionSize is the backlog of the reader on this worker.
+// RestrictionSize is the backlog of the reader on this worker, and at least
+// 1: an unbounded reader always has work ahead (a size of 0 would read as
+// "nothing to do" to a runner).
 func (fn *readFn) RestrictionSize(_ []byte, r restriction) float64 {
-	return float64(sessions.backlog(r.ClientID, r.Start-1))
+	return float64(max(sessions.backlog(r.ClientID, r.Start-1), 1))
 }
 
 func (fn *readFn) CreateTracker(r restriction) *sdf.LockRTracker {
