@@ -60,8 +60,9 @@ type session struct {
 
 	// The log of emitted messages not yet acknowledged: log[i] has offset
 	// base+i. Only the bundle holding busy touches it.
-	log  []delivery
-	base int64
+	log   []delivery
+	base  int64
+	timer *time.Timer // next's wait
 }
 
 // acquire returns the session for clientID, creating it (numbered from start)
@@ -275,9 +276,10 @@ func (s *session) lost(epoch uint64, err error) {
 
 // next returns the next message received on the current connection, waiting
 // at most wait for one. Messages from an earlier connection are dropped: the
-// broker redelivers them on the new one.
+// broker redelivers them on the new one. Only the bundle holding the session
+// calls it.
 func (s *session) next(ctx context.Context, wait time.Duration) (delivery, bool) {
-	var timer <-chan time.Time
+	armed := false
 	for {
 		var d delivery
 		select {
@@ -286,14 +288,18 @@ func (s *session) next(ctx context.Context, wait time.Duration) (delivery, bool)
 			if wait <= 0 {
 				return d, false
 			}
-			if timer == nil {
-				t := time.NewTimer(wait)
-				defer t.Stop()
-				timer = t.C
+			if !armed {
+				// One timer per session: a timer per call showed up in profiles.
+				if s.timer == nil {
+					s.timer = time.NewTimer(wait)
+				} else {
+					s.timer.Reset(wait)
+				}
+				armed = true
 			}
 			select {
 			case d = <-s.queue:
-			case <-timer:
+			case <-s.timer.C:
 				return d, false
 			case <-s.done:
 				return d, false
