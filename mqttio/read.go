@@ -229,10 +229,9 @@ type bundle struct {
 	s       *session
 	started time.Time
 
-	next     int64 // the next offset to claim
-	emitted  int
-	unacked  int // QoS > 0 messages emitted by this bundle
-	lastRecv time.Time
+	next    int64 // the next offset to claim
+	emitted int
+	unacked int // QoS > 0 messages emitted by this bundle
 }
 
 func (b *bundle) acquire() {
@@ -428,7 +427,6 @@ func (b *bundle) claimAndEmit(d delivery) bool {
 	if msg.QoS > 0 {
 		b.unacked++
 	}
-	b.lastRecv = d.received
 	if b.we != nil {
 		b.we.advance(et.Add(-b.fn.Cfg.MaxOutOfOrderness))
 	}

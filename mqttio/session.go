@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -63,6 +64,9 @@ type session struct {
 	log   []delivery
 	base  int64
 	timer *time.Timer // next's wait
+	// logEnd is base+len(log), readable by the runner's progress reports
+	// while the bundle appends.
+	logEnd atomic.Int64
 }
 
 // acquire returns the session for clientID, creating it (numbered from start)
@@ -80,6 +84,7 @@ func (c *sessionCache) acquire(clientID, spec string, start int64, newSession fu
 	if s == nil {
 		s = newSession()
 		s.base = start
+		s.logEnd.Store(start)
 		c.m[clientID] = s
 	}
 	c.mu.Unlock()
@@ -154,9 +159,10 @@ func (s *session) stopIdleTimer() {
 	s.mu.Unlock()
 }
 
-// backlog counts the messages received or logged beyond offset claimed.
+// backlog counts the messages received or logged beyond offset claimed. It
+// is safe to call while a bundle uses the session.
 func (s *session) backlog(claimed int64) int64 {
-	logged := s.base + int64(len(s.log)) - 1 - claimed
+	logged := s.logEnd.Load() - 1 - claimed
 	return max(logged, 0) + int64(len(s.queue))
 }
 
@@ -330,7 +336,9 @@ func (s *session) isConnected() (bool, error) {
 // append logs an emitted message and returns its offset.
 func (s *session) append(d delivery) int64 {
 	s.log = append(s.log, d)
-	return s.base + int64(len(s.log)) - 1
+	end := s.base + int64(len(s.log))
+	s.logEnd.Store(end)
+	return end - 1
 }
 
 // logged returns the logged message at offset off, if there is one.
