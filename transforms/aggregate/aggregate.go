@@ -1,0 +1,190 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window/trigger"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/typex"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/mqttbeam/mqttbeam/transforms/telemetry"
+)
+
+func init() {
+	register.DoFn3x0[context.Context, telemetry.Reading, func(string, point)](&explodeFn{})
+	register.Emitter2[string, point]()
+	register.DoFn5x1[context.Context, beam.PaneInfo, beam.Window, string, func(*point) bool, Aggregate](&statsFn{})
+	register.Iter1[point]()
+}
+
+// Beam metrics of PerWindow, in namespace "aggregate".
+var (
+	readingsIn      = beam.NewCounter("aggregate", "readings")
+	noMetrics       = beam.NewCounter("aggregate", "readings_without_metrics")
+	valuesIn        = beam.NewCounter("aggregate", "values")
+	nonFiniteValues = beam.NewCounter("aggregate", "non_finite_values")
+	panesOnTime     = beam.NewCounter("aggregate", "panes_on_time")
+	panesLate       = beam.NewCounter("aggregate", "panes_late")
+	// duplicates counts the copies dropped, once per pane that holds them
+	// (a late pane recounts the on-time pane's).
+	duplicates = beam.NewCounter("aggregate", "duplicates")
+)
+
+// keySep separates the device id from the metric name in a key. MQTT topic
+// names, and so device ids, cannot contain U+0000.
+const keySep = "\x00"
+
+// PerWindow windows readings in event time and returns a
+// PCollection<Aggregate>: for each device, metric and window, the count, min,
+// max, sum, mean, and first and last value (by event time) of the metric.
+//
+// Windows are assigned by the readings' element timestamps, which
+// telemetry.Parse sets to their EventTime. Options choose fixed (the default,
+// one minute), sliding or session windows and the allowed lateness. A window
+// fires once when the watermark passes its end (Pane PaneOnTime, PaneIndex
+// 0), and again for each late reading within the allowed lateness (Pane
+// PaneLate, PaneIndex 1, 2, ...); panes accumulate, so each row holds all the
+// window's readings so far and a table keeps the row with the highest
+// PaneIndex. Readings later than the allowed lateness are dropped by the
+// runner, and not counted by PerWindow (the Beam model gives a transform no
+// way to see them; Dataflow's own step metrics do).
+//
+// On prism (v2.77.0) late panes come later and fewer: prism holds late
+// readings until the window expires (the watermark passes its end plus the
+// allowed lateness) and then fires one late pane with all of them; with an
+// allowed lateness it also fires that closing late pane, unchanged, for
+// keys that had no late data. Rows of merged session windows carry no pane
+// on prism and come out as PaneOnTime, PaneIndex 0. Keeping the row with
+// the highest PaneIndex is right on both runners except for merged sessions
+// on prism, where the last row written wins.
+//
+// Within a window, readings of a device with the same EventTime and
+// PayloadHash count once: an at-least-once source redelivers messages, and
+// the copies must not inflate the statistics. This does not catch:
+//   - copies that fall into different windows: they cannot, as long as
+//     EventTime comes from the payload, but readings whose EventTime is the
+//     receive time (TimeSource "received") get a new time on redelivery and
+//     are counted again;
+//   - a device that resends a measurement as a new message with a new
+//     timestamp or a changed payload (a different hash);
+//   - copies of a message that arrive after the window has been dropped
+//     (beyond the allowed lateness): they are dropped with it.
+//
+// Conversely, two different messages of a device with the same event time
+// and the same payload bytes are taken for copies and count once.
+//
+// Memory: panes accumulate, so the runner keeps every point (a reading's
+// value of one metric, copies included, about 40 bytes in state) of a
+// device and metric in a window until the window expires: its end plus the
+// allowed lateness. Long windows or long lateness over chatty devices cost
+// that much state; each firing reads all of it.
+//
+// Non-finite values (NaN, ±Inf) are skipped and counted in the
+// "aggregate/non_finite_values" metric. PerWindow panics when an option is
+// invalid; TryPerWindow returns the error instead.
+func PerWindow(s beam.Scope, readings beam.PCollection, opts ...Option) beam.PCollection {
+	out, err := TryPerWindow(s, readings, opts...)
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// TryPerWindow is PerWindow returning an error instead of panicking.
+func TryPerWindow(s beam.Scope, readings beam.PCollection, opts ...Option) (beam.PCollection, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return beam.PCollection{}, err
+	}
+	s = s.Scope("aggregate.PerWindow")
+	points, err := beam.TryParDo(s, &explodeFn{}, readings)
+	if err != nil {
+		return beam.PCollection{}, fmt.Errorf("aggregate.PerWindow: %w", err)
+	}
+	windowed, err := beam.TryWindowInto(s, cfg.windowFn(), points[0],
+		beam.Trigger(trigger.AfterEndOfWindow().LateFiring(trigger.Always())),
+		beam.AllowedLateness(cfg.AllowedLateness),
+		beam.PanesAccumulate())
+	if err != nil {
+		return beam.PCollection{}, fmt.Errorf("aggregate.PerWindow: %w", err)
+	}
+	// A GroupByKey and a DoFn rather than CombinePerKey: the Go SDK's
+	// combine steps drop the pane (v2.77.0), and the rows need it.
+	grouped, err := beam.TryGroupByKey(s, windowed)
+	if err != nil {
+		return beam.PCollection{}, fmt.Errorf("aggregate.PerWindow: %w", err)
+	}
+	out, err := beam.TryParDo(s, &statsFn{}, grouped)
+	if err != nil {
+		return beam.PCollection{}, fmt.Errorf("aggregate.PerWindow: %w", err)
+	}
+	return out[0], nil
+}
+
+func (c config) windowFn() *window.Fn {
+	switch c.Kind {
+	case kindSliding:
+		return window.NewSlidingWindows(c.Period, c.Size)
+	case kindSession:
+		return window.NewSessions(c.Gap)
+	default:
+		return window.NewFixedWindows(c.Size)
+	}
+}
+
+// explodeFn emits one point per metric of a reading, keyed by device and
+// metric.
+type explodeFn struct{}
+
+func (*explodeFn) ProcessElement(ctx context.Context, r telemetry.Reading, emit func(string, point)) {
+	readingsIn.Inc(ctx, 1)
+	if len(r.Metrics) == 0 {
+		noMetrics.Inc(ctx, 1)
+		return
+	}
+	t := r.EventTime.UnixNano()
+	for name, v := range r.Metrics {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			nonFiniteValues.Inc(ctx, 1)
+			continue
+		}
+		valuesIn.Inc(ctx, 1)
+		emit(r.DeviceID+keySep+name, point{Time: t, Hash: r.PayloadHash, Value: v})
+	}
+}
+
+// statsFn computes the statistics of the distinct points of one device,
+// metric and window, and fills in the window and pane.
+type statsFn struct{}
+
+func (*statsFn) ProcessElement(ctx context.Context, pn beam.PaneInfo, w beam.Window, key string, points func(*point) bool) Aggregate {
+	acc := newAccumulator()
+	var p point
+	for points(&p) {
+		if !acc.add(p) {
+			duplicates.Inc(ctx, 1)
+		}
+	}
+	a := acc.stats()
+	a.DeviceID, a.Metric, _ = strings.Cut(key, keySep)
+	if iw, ok := w.(window.IntervalWindow); ok {
+		a.WindowStart = iw.Start.ToTime().UTC()
+		a.WindowEnd = iw.End.ToTime().UTC()
+	}
+	a.PaneIndex = pn.Index
+	// PerWindow sets no early firings, so an early pane is a runner that did
+	// not say: prism (v2.77.0) gives merged session windows a zero pane.
+	switch pn.Timing {
+	case typex.PaneLate:
+		a.Pane = PaneLate
+		panesLate.Inc(ctx, 1)
+	default:
+		a.Pane = PaneOnTime
+		panesOnTime.Inc(ctx, 1)
+	}
+	return a
+}
