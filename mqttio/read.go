@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -18,6 +19,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/mqttbeam/mqttbeam/internal/streamread"
 )
 
 func init() {
@@ -175,9 +177,9 @@ func (fn *readFn) RestrictionSize(_ []byte, r restriction) float64 {
 }
 
 func (fn *readFn) CreateTracker(r restriction) *sdf.LockRTracker {
-	t := newTracker(r, nil)
-	t.backlog = func() int64 { return sessions.backlog(r.ClientID, t.claimed) }
-	return sdf.NewLockRTracker(t)
+	return sdf.NewLockRTracker(streamread.NewTracker(r, func(claimed int64) int64 {
+		return sessions.backlog(r.ClientID, claimed)
+	}))
 }
 
 // TruncateRestriction ends the read when the pipeline drains.
@@ -354,7 +356,7 @@ func (b *bundle) runToEnd() (sdf.ProcessContinuation, error) {
 			acksSent.Inc(b.ctx, int64(n))
 		}
 	}
-	b.t.stop()
+	b.t.Stop()
 	return sdf.StopProcessing(), b.t.GetError()
 }
 
@@ -447,9 +449,23 @@ func (b *bundle) idle() {
 	}
 }
 
+// draining is set by Drain; it is process-wide because on local runners the
+// readers run in the process that asks them to stop.
+var draining atomic.Bool
+
+// Drain makes every Read running in this process end as a bounded read ends
+// at its limit: it stops taking messages, waits until the runner has
+// committed what it emitted, acknowledges it and returns, so the pipeline
+// finishes and its final windows fire. It is meant for local runs (prism, the
+// direct runner), where the pipeline runs in the caller's process, e.g. on
+// Ctrl-C. Reads started afterwards in the same process end at once.
+func Drain() {
+	draining.Store(true)
+}
+
 // finished reports whether a bounded read has reached its end.
 func (b *bundle) finished() bool {
-	return (b.r.Limit > 0 && b.next >= b.r.Limit) ||
+	return draining.Load() || (b.r.Limit > 0 && b.next >= b.r.Limit) ||
 		(b.r.Deadline > 0 && time.Now().UnixMilli() >= b.r.Deadline)
 }
 
@@ -457,6 +473,6 @@ func (b *bundle) finished() bool {
 func (b *bundle) finish() (sdf.ProcessContinuation, error) {
 	sessions.remove(b.s)
 	b.s.close()
-	b.t.stop()
+	b.t.Stop()
 	return sdf.StopProcessing(), nil
 }

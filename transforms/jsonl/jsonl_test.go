@@ -1,0 +1,111 @@
+package jsonl
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestMain(m *testing.M) {
+	ptest.MainWithDefault(m, "prism")
+}
+
+type row struct {
+	Device string    `json:"device"`
+	Value  float64   `json:"value"`
+	At     time.Time `json:"at"`
+}
+
+func init() {
+	beam.RegisterType(reflect.TypeOf(row{}))
+}
+
+func readLines(t *testing.T, path string) []row {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var out []row
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var v row
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &v), "line %q", sc.Text())
+		out = append(out, v)
+	}
+	require.NoError(t, sc.Err())
+	return out
+}
+
+// Every element becomes one JSON line, in a directory Write creates, and two
+// steps writing to one path both land in it.
+func TestWrite(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	want := []row{{"a", 1.5, at}, {"b", -2, at.Add(time.Second)}, {"c", 0, at.Add(time.Minute)}}
+	path := filepath.Join(t.TempDir(), "out", "rows.jsonl")
+
+	p, s := beam.NewPipelineWithRoot()
+	Write(s, path, beam.CreateList(s, want[:2]))
+	Write(s, path, beam.CreateList(s, want[2:]))
+	res, err := ptest.RunWithMetrics(p)
+	require.NoError(t, err)
+
+	assert.ElementsMatch(t, want, readLines(t, path))
+	var counted int64
+	for _, c := range res.Metrics().AllMetrics().Counters() {
+		if c.Namespace() == "jsonl" && c.Name() == "lines" {
+			counted += c.Result()
+		}
+	}
+	assert.Equal(t, int64(3), counted)
+}
+
+// A streaming pipeline appends as it goes; lines written by an earlier run
+// stay (the pipelines clear their output directory themselves).
+func TestWriteStreamingAppends(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rows.jsonl")
+	require.NoError(t, os.WriteFile(path, []byte(`{"device":"old","value":0,"at":"2026-01-01T00:00:00Z"}`+"\n"), 0o644))
+
+	cfg := teststream.NewConfig()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	require.NoError(t, cfg.AddElements(mtime.FromTime(at).Milliseconds(), row{"a", 1, at}))
+	require.NoError(t, cfg.AdvanceWatermark(mtime.FromTime(at.Add(time.Minute)).Milliseconds()))
+	require.NoError(t, cfg.AddElements(mtime.FromTime(at.Add(2*time.Minute)).Milliseconds(), row{"b", 2, at}))
+	cfg.AdvanceWatermarkToInfinity()
+
+	p, s := beam.NewPipelineWithRoot()
+	Write(s, path, teststream.Create(s, cfg))
+	ptest.RunAndValidate(t, p)
+
+	got := readLines(t, path)
+	require.Len(t, got, 3)
+	assert.Equal(t, "old", got[0].Device)
+	assert.ElementsMatch(t, []string{"a", "b"}, []string{got[1].Device, got[2].Device})
+}
+
+func TestWriteErrors(t *testing.T) {
+	_, s := beam.NewPipelineWithRoot()
+	err := TryWrite(s, "", beam.Create(s, 1))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "empty path")
+
+	// A path inside a regular file cannot be opened: the run fails naming it.
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(blocker, nil, 0o644))
+	p, s := beam.NewPipelineWithRoot()
+	Write(s, filepath.Join(blocker, "rows.jsonl"), beam.Create(s, row{"a", 1, time.Now()}))
+	_, err = ptest.RunWithMetrics(p)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), blocker)
+}
