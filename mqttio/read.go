@@ -196,12 +196,12 @@ func (fn *readFn) InitialWatermarkEstimatorState(et beam.EventTime, _ restrictio
 // CreateWatermarkEstimator creates the estimator for the restriction about to
 // be processed and keeps it for ProcessElement, which advances it by hand.
 func (fn *readFn) CreateWatermarkEstimator(state int64) *watermarkEstimator {
-	fn.we = &watermarkEstimator{State: state}
+	fn.we = streamread.NewWatermarkEstimator(state)
 	return fn.we
 }
 
 func (fn *readFn) WatermarkEstimatorState(we *watermarkEstimator) int64 {
-	return we.State
+	return we.State()
 }
 
 // ProcessElement runs one reader for one bundle: it acknowledges what earlier
@@ -430,7 +430,7 @@ func (b *bundle) claimAndEmit(d delivery) bool {
 		b.unacked++
 	}
 	if b.we != nil {
-		b.we.advance(et.Add(-b.fn.Cfg.MaxOutOfOrderness))
+		b.we.Advance(et.Add(-b.fn.Cfg.MaxOutOfOrderness))
 	}
 	messagesRead.Inc(b.ctx, 1)
 	bytesRead.Inc(b.ctx, int64(len(msg.Payload)))
@@ -445,7 +445,7 @@ func (b *bundle) claimAndEmit(d delivery) bool {
 // from now on has a receive time after now.
 func (b *bundle) idle() {
 	if b.we != nil && b.s != nil && len(b.s.queue) == 0 {
-		b.we.advance(time.Now().Add(-b.fn.Cfg.MaxOutOfOrderness))
+		b.we.Advance(time.Now().Add(-b.fn.Cfg.MaxOutOfOrderness))
 	}
 }
 

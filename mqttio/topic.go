@@ -169,3 +169,11 @@ func (t template) Expand(fields map[string]string) (string, error) {
 	}
 	return topic, nil
 }
+
+// ValidateBrokers checks broker URLs as Read and Write do: a scheme of tcp,
+// mqtt, ssl, tls, mqtts, ws or wss, a host, a port, and no credentials (they
+// belong in the Credentials option, where they are never logged).
+func ValidateBrokers(brokers []string) error {
+	_, err := parseBrokers(brokers)
+	return err
+}

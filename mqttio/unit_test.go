@@ -1,7 +1,6 @@
 package mqttio
 
 import (
-	"math"
 	"strings"
 	"testing"
 	"time"
@@ -93,33 +92,4 @@ func TestTryReadNamesTheBadArgument(t *testing.T) {
 		require.Contains(t, err.Error(), want)
 		require.NotContains(t, err.Error(), "secret", "credentials in a URL must not be echoed")
 	}
-}
-
-func TestTrackerCheckpointsAfterTheLastClaim(t *testing.T) {
-	tr := newTracker(restriction{ClientID: "c-0", Start: 10, End: math.MaxInt64}, func() int64 { return 7 })
-	require.False(t, tr.IsBounded())
-	require.True(t, tr.TryClaim(int64(10)))
-	require.True(t, tr.TryClaim(int64(11)))
-	done, remaining := tr.GetProgress()
-	require.Equal(t, 2.0, done)
-	require.Equal(t, 7.0, remaining, "the backlog on the worker, not the unbounded end")
-
-	// Only checkpoints split: the messages exist on this worker only.
-	p, r, err := tr.TrySplit(0.5)
-	require.NoError(t, err)
-	require.Nil(t, r)
-	require.Equal(t, tr.rest, p)
-
-	p, r, err = tr.TrySplit(0)
-	require.NoError(t, err)
-	require.Equal(t, restriction{ClientID: "c-0", Start: 10, End: 12}, p)
-	require.Equal(t, restriction{ClientID: "c-0", Start: 12, End: math.MaxInt64}, r)
-	require.True(t, tr.IsDone())
-
-	require.False(t, tr.TryClaim(int64(12)))
-	require.NoError(t, tr.GetError(), "a claim past the end is a stop, not an error")
-
-	skip := newTracker(restriction{Start: 0, End: 10}, nil)
-	require.False(t, skip.TryClaim(int64(3)))
-	require.ErrorContains(t, skip.GetError(), "want 0")
 }
