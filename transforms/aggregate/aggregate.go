@@ -2,7 +2,6 @@ package aggregate
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"strings"
 
@@ -49,9 +48,24 @@ const keySep = "\x00"
 // 0), and again for each late reading within the allowed lateness (Pane
 // PaneLate, PaneIndex 1, 2, ...); panes accumulate, so each row holds all the
 // window's readings so far and a table keeps the row with the highest
-// PaneIndex. Readings later than the allowed lateness are dropped by the
-// runner, and not counted by PerWindow (the Beam model gives a transform no
-// way to see them; Dataflow's own step metrics do).
+// PaneIndex.
+//
+// Readings that come too late, after the watermark has passed the end of
+// all their windows plus the allowed lateness, are dropped and counted in
+// "aggregate/readings_too_late" (PerWindowWithLate also returns them). The
+// runner would drop them silently; to see them, PerWindow keys the readings
+// by LateShards shards of device ids (one more shuffle) and tracks, per
+// shard, the latest window expiry the watermark has reached (an event-time
+// timer per window expiry, set when the shard sees a reading of that
+// window; the timers hold no watermark, so panes are not delayed). A
+// reading is caught when its windows expired no later than that. Not
+// caught, and dropped silently by the runner as before: a too-late reading
+// whose shard has seen no reading of a window that has expired since the
+// reading's own (a shard that went quiet: more shards make this likelier);
+// a reading of which some sliding windows expired but not all (it still
+// counts in the open ones); a session reading whose own window expired but
+// would have merged into an open session (the runner drops it too); and
+// session windows unless the LateShards option is given (see there).
 //
 // On prism (v2.77.0) late panes come later and fewer: prism holds late
 // readings until the window expires (the watermark passes its end plus the
@@ -96,33 +110,41 @@ func PerWindow(s beam.Scope, readings beam.PCollection, opts ...Option) beam.PCo
 
 // TryPerWindow is PerWindow returning an error instead of panicking.
 func TryPerWindow(s beam.Scope, readings beam.PCollection, opts ...Option) (beam.PCollection, error) {
-	cfg, err := newConfig(opts)
-	if err != nil {
-		return beam.PCollection{}, err
+	out, _, err := TryPerWindowWithLate(s, readings, opts...)
+	return out, err
+}
+
+// perWindow is PerWindowWithLate with a valid configuration.
+func perWindow(s beam.Scope, readings beam.PCollection, cfg config) (aggregates, tooLate beam.PCollection, err error) {
+	fail := func(err error) (beam.PCollection, beam.PCollection, error) {
+		return beam.PCollection{}, beam.PCollection{}, err
 	}
-	s = s.Scope("aggregate.PerWindow")
-	points, err := beam.TryParDo(s, &explodeFn{}, readings)
+	onTime, tooLate, err := dropTooLate(s.Scope("DropTooLate"), readings, cfg)
 	if err != nil {
-		return beam.PCollection{}, fmt.Errorf("aggregate.PerWindow: %w", err)
+		return fail(err)
+	}
+	points, err := beam.TryParDo(s, &explodeFn{}, onTime)
+	if err != nil {
+		return fail(err)
 	}
 	windowed, err := beam.TryWindowInto(s, cfg.windowFn(), points[0],
 		beam.Trigger(trigger.AfterEndOfWindow().LateFiring(trigger.Always())),
 		beam.AllowedLateness(cfg.AllowedLateness),
 		beam.PanesAccumulate())
 	if err != nil {
-		return beam.PCollection{}, fmt.Errorf("aggregate.PerWindow: %w", err)
+		return fail(err)
 	}
 	// A GroupByKey and a DoFn rather than CombinePerKey: the Go SDK's
 	// combine steps drop the pane (v2.77.0), and the rows need it.
 	grouped, err := beam.TryGroupByKey(s, windowed)
 	if err != nil {
-		return beam.PCollection{}, fmt.Errorf("aggregate.PerWindow: %w", err)
+		return fail(err)
 	}
 	out, err := beam.TryParDo(s, &statsFn{}, grouped)
 	if err != nil {
-		return beam.PCollection{}, fmt.Errorf("aggregate.PerWindow: %w", err)
+		return fail(err)
 	}
-	return out[0], nil
+	return out[0], tooLate, nil
 }
 
 func (c config) windowFn() *window.Fn {
@@ -141,7 +163,6 @@ func (c config) windowFn() *window.Fn {
 type explodeFn struct{}
 
 func (*explodeFn) ProcessElement(ctx context.Context, r telemetry.Reading, emit func(string, point)) {
-	readingsIn.Inc(ctx, 1)
 	if len(r.Metrics) == 0 {
 		noMetrics.Inc(ctx, 1)
 		return

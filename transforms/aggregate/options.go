@@ -23,7 +23,23 @@ type config struct {
 	Period          time.Duration // sliding windows
 	Gap             time.Duration // session windows
 	AllowedLateness time.Duration
+	Shards          int // of the too-late filter; 0 means DefaultLateShards
 }
+
+// shards is the number of shards of the too-late filter.
+func (c config) shards() int {
+	if c.Shards == 0 {
+		return DefaultLateShards
+	}
+	return c.Shards
+}
+
+// DefaultLateShards is the number of shards of the too-late filter without
+// the LateShards option.
+const DefaultLateShards = 16
+
+// maxLateShards bounds LateShards.
+const maxLateShards = 1 << 16
 
 func defaultConfig() config {
 	return config{Kind: kindFixed, Size: time.Minute}
@@ -50,7 +66,7 @@ func Fixed(size time.Duration) Option {
 		if err := positive("Fixed", "size", size); err != nil {
 			return err
 		}
-		*c = config{Kind: kindFixed, Size: size, AllowedLateness: c.AllowedLateness}
+		*c = config{Kind: kindFixed, Size: size, AllowedLateness: c.AllowedLateness, Shards: c.Shards}
 		return nil
 	}
 }
@@ -69,7 +85,7 @@ func Sliding(size, period time.Duration) Option {
 		if period > size {
 			return fmt.Errorf("aggregate: Sliding: period %v is longer than size %v (readings between windows would be lost)", period, size)
 		}
-		*c = config{Kind: kindSliding, Size: size, Period: period, AllowedLateness: c.AllowedLateness}
+		*c = config{Kind: kindSliding, Size: size, Period: period, AllowedLateness: c.AllowedLateness, Shards: c.Shards}
 		return nil
 	}
 }
@@ -82,7 +98,7 @@ func Session(gap time.Duration) Option {
 		if err := positive("Session", "gap", gap); err != nil {
 			return err
 		}
-		*c = config{Kind: kindSession, Gap: gap, AllowedLateness: c.AllowedLateness}
+		*c = config{Kind: kindSession, Gap: gap, AllowedLateness: c.AllowedLateness, Shards: c.Shards}
 		return nil
 	}
 }
@@ -98,6 +114,26 @@ func AllowedLateness(d time.Duration) Option {
 			return fmt.Errorf("aggregate: AllowedLateness: %v is negative", d)
 		}
 		c.AllowedLateness = d
+		return nil
+	}
+}
+
+// LateShards sets how many keys (shards of device ids, default 16, at most
+// 65536) the readings are spread over to catch those that come too late
+// (see PerWindow). More shards spread the work over more workers; fewer
+// shards each see more windows, so they catch more too-late readings.
+//
+// Session windows are not checked for too-late readings unless LateShards
+// is given: prism (v2.77.0) merges sessions only among the readings that
+// reach its GroupByKey together, and the filter's shuffle delivers them in
+// more pieces, so sessions that should merge stay apart. Give LateShards
+// with Session on Dataflow, which merges sessions across deliveries.
+func LateShards(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > maxLateShards {
+			return fmt.Errorf("aggregate: LateShards: %d is not between 1 and %d", n, maxLateShards)
+		}
+		c.Shards = n
 		return nil
 	}
 }

@@ -1,0 +1,214 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/mqttbeam/mqttbeam/transforms/telemetry"
+)
+
+func init() {
+	register.DoFn3x0[context.Context, telemetry.Reading, func(int64, telemetry.Reading)](&shardFn{})
+	register.DoFn8x1[context.Context, beam.EventTime, state.Provider, timers.Provider, int64, telemetry.Reading,
+		func(telemetry.Reading), func(telemetry.Reading), error](&tooLateFn{})
+	register.DoFn4x0[context.Context, telemetry.Reading, func(telemetry.Reading), func(telemetry.Reading)](&keepAllFn{})
+	register.Emitter1[telemetry.Reading]()
+	register.Emitter2[int64, telemetry.Reading]()
+}
+
+// readingsTooLate counts the readings that came after their windows
+// expired: the watermark had passed their end plus the allowed lateness.
+var readingsTooLate = beam.NewCounter("aggregate", "readings_too_late")
+
+// PerWindowWithLate is PerWindow that also returns the readings it dropped
+// because they came too late (PCollection<telemetry.Reading>, in the
+// global window, at their event times), e.g. for a dead-letter table.
+// PerWindowWithLate panics when an option is invalid;
+// TryPerWindowWithLate returns the error instead.
+func PerWindowWithLate(s beam.Scope, readings beam.PCollection, opts ...Option) (aggregates, tooLate beam.PCollection) {
+	aggregates, tooLate, err := TryPerWindowWithLate(s, readings, opts...)
+	if err != nil {
+		panic(err)
+	}
+	return aggregates, tooLate
+}
+
+// TryPerWindowWithLate is PerWindowWithLate returning an error instead of
+// panicking.
+func TryPerWindowWithLate(s beam.Scope, readings beam.PCollection, opts ...Option) (aggregates, tooLate beam.PCollection, err error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return beam.PCollection{}, beam.PCollection{}, err
+	}
+	aggregates, tooLate, err = perWindow(s.Scope("aggregate.PerWindow"), readings, cfg)
+	if err != nil {
+		return beam.PCollection{}, beam.PCollection{}, fmt.Errorf("aggregate.PerWindow: %w", err)
+	}
+	return aggregates, tooLate, nil
+}
+
+// dropTooLate splits readings into those whose windows may still be open
+// and those that came too late (see PerWindow for what it catches).
+//
+// Beam gives a DoFn no access to the watermark, but an event-time timer
+// tells when it has passed a time. The readings are keyed by a hash of
+// their device id into cfg.Shards shards; for each shard a stateful DoFn
+// (in the global window) sets timers at the expiries of the windows it sees
+// (window end + allowed lateness, one timer per expiry, holding no
+// watermark: the earliest and the latest window of each reading) and, when
+// one fires, records the latest expiry passed. A reading all of whose
+// windows expired no later than that is too late.
+func dropTooLate(s beam.Scope, readings beam.PCollection, cfg config) (onTime, tooLate beam.PCollection, err error) {
+	global, err := beam.TryWindowInto(s, window.NewGlobalWindows(), readings)
+	if err != nil {
+		return beam.PCollection{}, beam.PCollection{}, err
+	}
+	if cfg.Kind == kindSession && cfg.Shards == 0 {
+		out, err := beam.TryParDo(s, &keepAllFn{}, global)
+		if err != nil {
+			return beam.PCollection{}, beam.PCollection{}, err
+		}
+		return out[0], out[1], nil
+	}
+	sharded, err := beam.TryParDo(s, &shardFn{Shards: cfg.shards()}, global)
+	if err != nil {
+		return beam.PCollection{}, beam.PCollection{}, err
+	}
+	out, err := beam.TryParDo(s, &tooLateFn{Windows: cfg,
+		Expired: state.MakeValueState[int64]("expired"),
+		Expiry:  timers.InEventTime("expiry")}, sharded[0])
+	if err != nil {
+		return beam.PCollection{}, beam.PCollection{}, err
+	}
+	return out[0], out[1], nil
+}
+
+// shardFn keys a reading by a hash of its device id, modulo Shards.
+type shardFn struct {
+	Shards int
+}
+
+func (fn *shardFn) ProcessElement(ctx context.Context, r telemetry.Reading, emit func(int64, telemetry.Reading)) {
+	readingsIn.Inc(ctx, 1)
+	h := fnv.New32a()
+	h.Write([]byte(r.DeviceID))
+	emit(int64(h.Sum32()%uint32(fn.Shards)), r)
+}
+
+// keepAllFn passes every reading on and diverts none: the too-late filter
+// of session windows without LateShards.
+type keepAllFn struct{}
+
+func (*keepAllFn) ProcessElement(ctx context.Context, r telemetry.Reading, emit, _ func(telemetry.Reading)) {
+	readingsIn.Inc(ctx, 1)
+	emit(r)
+}
+
+// tooLateFn passes on the readings of one shard whose windows may still be
+// open and diverts the others.
+type tooLateFn struct {
+	Windows config
+	// Expired is the latest window expiry (Unix milliseconds, window end
+	// plus allowed lateness) that the watermark has reached.
+	Expired state.Value[int64]
+	// Expiry fires at a window's expiry; its tag is that time.
+	Expiry timers.EventTime
+
+	set map[timerKey]bool // the timers this bundle has set
+}
+
+type timerKey struct {
+	shard, at int64
+}
+
+// StartBundle forgets the timers set in the previous bundle (the Go SDK
+// wants the emitters here too).
+func (fn *tooLateFn) StartBundle(_, _ func(telemetry.Reading)) {
+	fn.set = map[timerKey]bool{}
+}
+
+func (fn *tooLateFn) ProcessElement(ctx context.Context, ts beam.EventTime, sp state.Provider, tp timers.Provider, shard int64, r telemetry.Reading, emit, tooLate func(telemetry.Reading)) error {
+	first, last := fn.Windows.expiries(int64(ts))
+	expired, ok, err := fn.Expired.Read(sp)
+	if err != nil {
+		return fmt.Errorf("reading the expiry of shard %d: %w", shard, err)
+	}
+	if ok && last <= expired {
+		readingsTooLate.Inc(ctx, 1)
+		tooLate(r)
+		return nil
+	}
+	// The earliest expiry tells soonest that a window closed; the latest is
+	// what a later reading of these windows is compared with.
+	fn.setExpiry(tp, shard, first)
+	fn.setExpiry(tp, shard, last)
+	emit(r)
+	return nil
+}
+
+// setExpiry sets the timer of a window expiry, once per bundle.
+func (fn *tooLateFn) setExpiry(tp timers.Provider, shard, at int64) {
+	k := timerKey{shard, at}
+	if fn.set[k] {
+		return
+	}
+	fn.set[k] = true
+	fn.Expiry.Set(tp, mtime.Time(at).ToTime(),
+		timers.WithTag(strconv.FormatInt(at, 10)), timers.WithNoOutputTimestamp())
+}
+
+// OnTimer records that the watermark has reached the expiry in the tag.
+func (fn *tooLateFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Provider, shard int64, tc timers.Context, emit, tooLate func(telemetry.Reading)) error {
+	at, err := strconv.ParseInt(tc.Tag, 10, 64)
+	if err != nil {
+		return fmt.Errorf("expiry timer of shard %d: bad tag %q: %w", shard, tc.Tag, err)
+	}
+	expired, ok, err := fn.Expired.Read(sp)
+	if err != nil {
+		return fmt.Errorf("reading the expiry of shard %d: %w", shard, err)
+	}
+	if ok && expired >= at {
+		return nil
+	}
+	return fn.Expired.Write(sp, at)
+}
+
+// expiries returns the earliest and the latest expiry (Unix milliseconds)
+// of the windows that hold an element at ts: the window's end plus the
+// allowed lateness. The runner drops the element from a window once the
+// watermark has passed the window's expiry minus 1ms (its last instant).
+// A session window is taken as the reading's own, before merging.
+func (c config) expiries(ts int64) (first, last int64) {
+	lateness := c.AllowedLateness.Milliseconds()
+	switch c.Kind {
+	case kindSliding:
+		size, period := c.Size.Milliseconds(), c.Period.Milliseconds()
+		lastStart := floorDiv(ts, period) * period
+		firstStart := floorDiv(ts-size, period)*period + period
+		return firstStart + size + lateness, lastStart + size + lateness
+	case kindSession:
+		end := ts + c.Gap.Milliseconds()
+		return end + lateness, end + lateness
+	default:
+		size := c.Size.Milliseconds()
+		end := floorDiv(ts, size)*size + size
+		return end + lateness, end + lateness
+	}
+}
+
+// floorDiv is a / b rounded down (b > 0).
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
