@@ -11,7 +11,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -19,6 +18,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/mqttbeam/mqttbeam/internal/drain"
 	"github.com/mqttbeam/mqttbeam/internal/streamread"
 )
 
@@ -449,23 +449,21 @@ func (b *bundle) idle() {
 	}
 }
 
-// draining is set by Drain; it is process-wide because on local runners the
-// readers run in the process that asks them to stop.
-var draining atomic.Bool
-
 // Drain makes every Read running in this process end as a bounded read ends
 // at its limit: it stops taking messages, waits until the runner has
 // committed what it emitted, acknowledges it and returns, so the pipeline
 // finishes and its final windows fire. It is meant for local runs (prism, the
 // direct runner), where the pipeline runs in the caller's process, e.g. on
-// Ctrl-C. Reads started afterwards in the same process end at once.
+// Ctrl-C. Reads started afterwards in the same process end at once. It also
+// ends the registry refresh of enrich.Join, the other unbounded source of the
+// project's pipelines.
 func Drain() {
-	draining.Store(true)
+	drain.Request()
 }
 
 // finished reports whether a bounded read has reached its end.
 func (b *bundle) finished() bool {
-	return draining.Load() || (b.r.Limit > 0 && b.next >= b.r.Limit) ||
+	return drain.Requested() || (b.r.Limit > 0 && b.next >= b.r.Limit) ||
 		(b.r.Deadline > 0 && time.Now().UnixMilli() >= b.r.Deadline)
 }
 

@@ -14,7 +14,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/periodic"
 
 	"github.com/mqttbeam/mqttbeam/transforms/aggregate"
 	"github.com/mqttbeam/mqttbeam/transforms/rules"
@@ -76,7 +75,8 @@ func Inputs(s beam.Scope, enriched beam.PCollection) beam.PCollection {
 //
 // The registry is loaded once when the job starts (a failure to load it,
 // such as a malformed file, fails the job). With Refresh(every) it is also
-// reloaded on that period, driven by a periodic impulse aligned to
+// reloaded on that period, driven by a periodic impulse (which ends when the process drains its
+// sources, see mqttio.Drain) aligned to
 // multiples of every since the Unix epoch, and the loads are windowed in
 // fixed windows of that size: a slowly updating side input. Which load a
 // window sees:
@@ -94,7 +94,11 @@ func Inputs(s beam.Scope, enriched beam.PCollection) beam.PCollection {
 // one from a device clock ahead of the workers' waits longer: choose every
 // with that delay in mind. (A global-window side input with a processing-
 // time trigger, Beam's other pattern, would not wait, but prism rejects
-// triggered side inputs over unbounded input.)
+// triggered side inputs over unbounded input.) On prism a step with side
+// inputs also runs only when the watermark of its main input advances, and
+// after a GroupByKey with an allowed lateness that watermark trails the
+// window ends by the lateness: there aggregates are enriched only up to the
+// allowed lateness after their window closed. Dataflow does not wait.
 //
 // Join panics when an option or the source is invalid; TryJoin returns the
 // error instead. The source is checked for its form only: the registry is
@@ -143,8 +147,7 @@ func reloads(s beam.Scope, source string, cfg config) (beam.PCollection, error) 
 	if end.IsZero() {
 		end = mtime.MaxTimestamp.ToTime()
 	}
-	ticks := periodic.Impulse(s, start, end, cfg.Every, true)
-	out, err := beam.TryParDo(s, &loadFn{Source: source}, ticks)
+	out, err := beam.TryParDo(s, &loadFn{Source: source}, ticks(s, start, end, cfg.Every))
 	if err != nil {
 		return beam.PCollection{}, err
 	}
