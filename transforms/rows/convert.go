@@ -2,20 +2,27 @@ package rows
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/mqttbeam/mqttbeam/mqttio"
 	"github.com/mqttbeam/mqttbeam/transforms/aggregate"
+	"github.com/mqttbeam/mqttbeam/transforms/bigqueryio"
+	"github.com/mqttbeam/mqttbeam/transforms/enrich"
 	"github.com/mqttbeam/mqttbeam/transforms/rules"
 	"github.com/mqttbeam/mqttbeam/transforms/telemetry"
 )
 
 func init() {
+	register.Function1x1(FromEnriched)
+	register.Function1x1(FromBigQueryFailure)
 	register.Function1x1(FromReading)
+	register.Function1x2(FromTooLate)
 	register.Function1x1(FromParseFailure)
 	register.Function2x1(FromPublication)
 	register.Function2x1(FromRejected)
@@ -39,6 +46,11 @@ func FromAggregate(a aggregate.Aggregate, device map[string]string, known bool) 
 		Site:        device["site"], Model: device["model"], Owner: device["owner"],
 		Device: attributes(device),
 	}
+}
+
+// FromEnriched makes the row of an enriched aggregate (enrich.Join's output).
+func FromEnriched(e enrich.Enriched) Aggregate {
+	return FromAggregate(e.Aggregate, e.Device, e.Known)
 }
 
 // FromReading makes the row of a parsed message.
@@ -103,4 +115,37 @@ func attributes(m map[string]string) []Attribute {
 		as = append(as, Attribute{Name: name, Value: m[name]})
 	}
 	return as
+}
+
+// StageBigQuery is the DeadLetter stage of rows BigQuery refused.
+const StageBigQuery = "bigquery"
+
+// FromBigQueryFailure makes the row of a row BigQuery refused: Topic holds
+// the table it was meant for and Payload the row as JSON.
+func FromBigQueryFailure(d bigqueryio.DeadLetter) DeadLetter {
+	return DeadLetter{
+		Stage: StageBigQuery, Topic: d.Table, Payload: []byte(d.Row), ReceivedAt: d.Time,
+		Reason: "rejected", Detail: d.Error,
+	}
+}
+
+// StageAggregate is the DeadLetter stage of readings that arrived after
+// their window closed (beyond the allowed lateness).
+const StageAggregate = "aggregate"
+
+// ReasonTooLate is the DeadLetter reason of such readings.
+const ReasonTooLate = "too_late"
+
+// FromTooLate makes the row of a reading that arrived after its window had
+// closed (aggregate.PerWindowWithLate's second output): Payload holds the
+// reading as a Reading row in JSON.
+func FromTooLate(r telemetry.Reading) (DeadLetter, error) {
+	b, err := json.Marshal(FromReading(r))
+	if err != nil {
+		return DeadLetter{}, fmt.Errorf("rows: encoding a late reading: %w", err)
+	}
+	return DeadLetter{
+		Stage: StageAggregate, Topic: r.Topic, Payload: b, ReceivedAt: r.ReceivedAt, Reason: ReasonTooLate,
+		Detail: fmt.Sprintf("event time %s is beyond the allowed lateness of its window", r.EventTime.UTC().Format(time.RFC3339Nano)),
+	}, nil
 }

@@ -96,3 +96,17 @@ func TestFromParseFailure(t *testing.T) {
 	d := telemetry.DeadLetter{Topic: "devices/x/telemetry", Payload: []byte("nope"), Reason: telemetry.ReasonNoDeviceID, Detail: "why"}
 	assert.Equal(t, DeadLetter{Stage: StageParse, Topic: d.Topic, Payload: d.Payload, Reason: d.Reason, Detail: "why"}, FromParseFailure(d))
 }
+
+func TestFromTooLate(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	d, err := FromTooLate(telemetry.Reading{DeviceID: "d1", Topic: "devices/d1/telemetry", EventTime: at, ReceivedAt: at.Add(time.Hour),
+		Metrics: map[string]float64{"t": 1}})
+	require.NoError(t, err)
+	assert.Equal(t, ReasonTooLate, d.Reason)
+	assert.Equal(t, StageAggregate, d.Stage)
+	assert.Contains(t, d.Detail, "2026-03-01T12:00:00Z")
+	var r Reading
+	require.NoError(t, json.Unmarshal(d.Payload, &r))
+	assert.Equal(t, "d1", r.DeviceID)
+	assert.Equal(t, []Metric{{"t", 1}}, r.Metrics)
+}

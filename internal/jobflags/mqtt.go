@@ -1,0 +1,138 @@
+package jobflags
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/mqttbeam/mqttbeam/mqttio"
+)
+
+// Embedded is the --broker value that runs an in-process broker.
+const Embedded = "embedded"
+
+// MQTT holds the flags of a connection to a broker cluster.
+type MQTT struct {
+	Brokers        List
+	ClientID       string
+	Username       string
+	Password       string
+	PasswordSecret string
+	TLSCA          string
+	TLSCert        string
+	TLSKey         string
+	TLSServerName  string
+	QoS            int
+	InflightWindow int
+
+	allowEmbedded bool
+}
+
+// Register defines the connection flags on fs. With allowEmbedded, --broker
+// defaults to "embedded" (an in-process broker for local runs); otherwise it
+// is required.
+func (m *MQTT) Register(fs *flag.FlagSet, clientID string, allowEmbedded bool) {
+	m.allowEmbedded = allowEmbedded
+	var def []string
+	usage := "Comma-separated broker URLs of one cluster, e.g. ssl://broker-1:8883,ssl://broker-2:8883 (tcp, ssl, ws, wss)"
+	if allowEmbedded {
+		def = []string{Embedded}
+		usage += `, or "embedded": an in-process broker with simulated devices (local runners only)`
+	}
+	ListVar(fs, &m.Brokers, "broker", def, usage)
+	fs.StringVar(&m.ClientID, "client_id", clientID, "MQTT client id; readers append -0, -1, ... Keep it stable across restarts: the broker keeps unacknowledged messages under it")
+	fs.StringVar(&m.Username, "username", "", "MQTT username")
+	fs.StringVar(&m.Password, "password", "", "MQTT password, for local runs; on Dataflow use --password_secret")
+	fs.StringVar(&m.PasswordSecret, "password_secret", "", "Secret Manager secret version holding the MQTT password: projects/P/secrets/S/versions/V")
+	fs.StringVar(&m.TLSCA, "tls_ca", "", "PEM file of the CA that signed the broker's certificate (default: the system roots)")
+	fs.StringVar(&m.TLSCert, "tls_cert", "", "PEM client certificate for mutual TLS (with --tls_key)")
+	fs.StringVar(&m.TLSKey, "tls_key", "", "PEM private key of --tls_cert")
+	fs.StringVar(&m.TLSServerName, "tls_server_name", "", "Name to verify the broker's certificate against, when it differs from the URL's host")
+	fs.IntVar(&m.QoS, "qos", 1, "MQTT QoS: 0 (at most once), 1 (at least once) or 2")
+	fs.IntVar(&m.InflightWindow, "inflight_window", 20, "Unacknowledged QoS 1/2 messages a reader holds before it checkpoints: match the broker's max_inflight_messages")
+}
+
+// IsEmbedded reports whether --broker asks for the in-process broker.
+func (m *MQTT) IsEmbedded() bool {
+	return len(m.Brokers) == 1 && m.Brokers[0] == Embedded
+}
+
+// Validate checks the connection flags; local says whether the pipeline runs
+// on a local runner.
+func (m *MQTT) Validate(local bool) error {
+	var errs []error
+	switch {
+	case len(m.Brokers) == 0:
+		errs = append(errs, Errorf("broker", "is required: broker URLs such as ssl://broker:8883"))
+	case m.IsEmbedded():
+		if !m.allowEmbedded {
+			errs = append(errs, Errorf("broker", "embedded is not available in this pipeline; give broker URLs"))
+		} else if !local {
+			errs = append(errs, Errorf("broker", "embedded runs only on local runners (prism, direct); give the brokers' URLs for Dataflow"))
+		}
+	default:
+		if err := mqttio.ValidateBrokers(m.Brokers); err != nil {
+			errs = append(errs, Errorf("broker", "%v", err))
+		}
+	}
+	if m.QoS < 0 || m.QoS > 2 {
+		errs = append(errs, Errorf("qos", "%d is not 0, 1 or 2", m.QoS))
+	}
+	if m.InflightWindow < 1 {
+		errs = append(errs, Errorf("inflight_window", "%d is not a positive number", m.InflightWindow))
+	}
+	if m.ClientID == "" {
+		errs = append(errs, Errorf("client_id", "is empty"))
+	}
+	if m.Password != "" && m.PasswordSecret != "" {
+		errs = append(errs, Errorf("password_secret", "give --password or --password_secret, not both"))
+	}
+	if (m.Password != "" || m.PasswordSecret != "") && m.Username == "" {
+		errs = append(errs, Errorf("username", "is required with a password"))
+	}
+	if m.PasswordSecret != "" && !secretRE.MatchString(m.PasswordSecret) {
+		errs = append(errs, Errorf("password_secret", "%q is not a secret version: projects/PROJECT/secrets/SECRET/versions/VERSION", m.PasswordSecret))
+	}
+	if (m.TLSCert == "") != (m.TLSKey == "") {
+		errs = append(errs, Errorf("tls_cert", "--tls_cert and --tls_key go together"))
+	}
+	// The PEM files are read when the pipeline is built and travel with it,
+	// so they must exist where it is built, whatever the runner.
+	for _, f := range []struct{ name, path string }{{"tls_ca", m.TLSCA}, {"tls_cert", m.TLSCert}, {"tls_key", m.TLSKey}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			errs = append(errs, Errorf(f.name, "%v", err))
+		}
+	}
+	return Join(errs...)
+}
+
+// Options are the mqttio options of the connection, for Read and Write
+// alike; password is the resolved password (from --password or the secret).
+func (m *MQTT) Options(password string) []mqttio.Option {
+	opts := []mqttio.Option{mqttio.QoS(m.QoS), mqttio.ClientID(m.ClientID), mqttio.InflightWindow(m.InflightWindow)}
+	if m.Username != "" {
+		opts = append(opts, mqttio.Credentials(m.Username, password))
+	}
+	if m.TLSCA != "" {
+		opts = append(opts, mqttio.TLSCAFile(m.TLSCA))
+	}
+	if m.TLSCert != "" {
+		opts = append(opts, mqttio.TLSClientCert(m.TLSCert, m.TLSKey))
+	}
+	if m.TLSServerName != "" {
+		opts = append(opts, mqttio.TLSServerName(m.TLSServerName))
+	}
+	return opts
+}
+
+// String describes the connection without its secrets, for logs.
+func (m *MQTT) String() string {
+	auth := "no auth"
+	if m.Username != "" {
+		auth = "user " + m.Username
+	}
+	return fmt.Sprintf("brokers %v, client id %s, QoS %d, %s", m.Brokers, m.ClientID, m.QoS, auth)
+}

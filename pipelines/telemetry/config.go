@@ -1,0 +1,181 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mqttbeam/mqttbeam/internal/jobflags"
+	"github.com/mqttbeam/mqttbeam/mqttio"
+)
+
+// config is the job's flags, validated.
+type config struct {
+	MQTT   jobflags.MQTT
+	Topics jobflags.List
+	// DeviceTopic is the template that finds the device id in a topic.
+	DeviceTopic string
+	Readers     int
+	// MaxOutOfOrderness holds the watermark back behind the newest receive
+	// time, so readings a little older than others are not late.
+	MaxOutOfOrderness time.Duration
+
+	Window          time.Duration
+	WindowType      string
+	WindowPeriod    time.Duration
+	AllowedLateness time.Duration
+
+	Registry        string
+	RegistryRefresh time.Duration
+	Rules           string
+	CommandTopic    string
+
+	OutputTable     string
+	RawTable        string
+	DeadLetterTable string
+	CommandTable    string
+	OutputDir       string
+
+	Duration   time.Duration
+	MaxRecords int64
+
+	SimulateDevices   int
+	SimulateRate      float64
+	SimulateMalformed float64
+	SimulateLate      float64
+
+	ProgressEvery time.Duration
+	Runner        string
+	// start is when the flags were validated: the job's start.
+	start time.Time
+}
+
+// register defines the job's flags on fs.
+func (c *config) register(fs *flag.FlagSet) {
+	c.MQTT.Register(fs, "mqttbeam-telemetry", true)
+	jobflags.ListVar(fs, &c.Topics, "topic", []string{"devices/+/telemetry"},
+		"Topic filters to read, comma-separated or repeated; wildcards allowed (devices/+/telemetry/# also reads devices/{id}/telemetry/{kind})")
+	fs.StringVar(&c.DeviceTopic, "device_topic", "devices/{device_id}/telemetry/#", "Topic template that names the device id level")
+	fs.DurationVar(&c.MaxOutOfOrderness, "max_out_of_orderness", time.Second, "How far behind the newest message a reading's time may be without being late (holds windows open this long)")
+	fs.IntVar(&c.Readers, "readers", 1, "Parallel readers; more than 1 reads through a shared subscription ($share/...) that the broker balances")
+
+	fs.DurationVar(&c.Window, "window", time.Minute, "Window size (fixed, sliding) or gap (session), e.g. 1m")
+	fs.StringVar(&c.WindowType, "window_type", "fixed", "fixed, sliding or session")
+	fs.DurationVar(&c.WindowPeriod, "window_period", 0, "How often a sliding window starts (required with --window_type=sliding)")
+	fs.DurationVar(&c.AllowedLateness, "allowed_lateness", 0, "How long after a window closes late readings still update it (a late pane); later ones become dead letters. On prism, aggregates are enriched only this long after their window closes")
+
+	fs.StringVar(&c.Registry, "registry", "", "Device registry: a JSON lines or CSV file, or bq://PROJECT:DATASET.TABLE (default with --broker=embedded: the simulated fleet's)")
+	fs.DurationVar(&c.RegistryRefresh, "registry_refresh", 5*time.Minute, "How often a streaming job reloads the registry")
+	fs.StringVar(&c.Rules, "rules", "", "Threshold rules file (JSON or YAML); none: no commands (default with --broker=embedded: a sample overheat rule)")
+	fs.StringVar(&c.CommandTopic, "command_topic", "devices/{device_id}/commands", "Topic template of the commands")
+
+	fs.StringVar(&c.OutputTable, "output_table", "", "BigQuery table of the windowed aggregates, PROJECT:DATASET.TABLE")
+	fs.StringVar(&c.RawTable, "raw_table", "", "BigQuery table of the raw readings (optional)")
+	fs.StringVar(&c.DeadLetterTable, "dead_letter_table", "", "BigQuery table of the dead letters (default: --output_table with suffix _dead_letters)")
+	fs.StringVar(&c.CommandTable, "command_table", "", "BigQuery table of the commands issued (default: --output_table with suffix _commands)")
+	fs.StringVar(&c.OutputDir, "output_dir", "", "Local directory for newline-delimited JSON output (default ./out when no --output_table)")
+
+	fs.DurationVar(&c.Duration, "duration", 0, "Stop reading after this long and let the final windows fire (0: until interrupted)")
+	fs.Int64Var(&c.MaxRecords, "max_records", 0, "Stop after reading this many messages (0: no limit)")
+
+	fs.IntVar(&c.SimulateDevices, "simulate_devices", 10, "With --broker=embedded: simulated devices")
+	fs.Float64Var(&c.SimulateRate, "simulate_rate", 1, "With --broker=embedded: messages per second per device")
+	fs.Float64Var(&c.SimulateMalformed, "simulate_malformed", 0.02, "With --broker=embedded: share of malformed messages")
+	fs.Float64Var(&c.SimulateLate, "simulate_late", 0.02, "With --broker=embedded: share of late messages")
+	fs.DurationVar(&c.ProgressEvery, "progress_every", 5*time.Second, "How often a local run prints its progress (0: never)")
+}
+
+// validate checks the flags and fills in defaults that depend on others.
+func (c *config) validate() error {
+	c.Runner, c.start = jobflags.Runner(), time.Now()
+	local := jobflags.IsLocal(c.Runner)
+	errs := []error{
+		jobflags.ValidateRunner(c.Runner, c.Duration > 0 || c.MaxRecords > 0),
+		c.MQTT.Validate(local),
+		jobflags.Positive("window", c.Window),
+		jobflags.OneOf("window_type", c.WindowType, "fixed", "sliding", "session"),
+		jobflags.NonNegative("allowed_lateness", c.AllowedLateness),
+		jobflags.NonNegative("max_out_of_orderness", c.MaxOutOfOrderness),
+		jobflags.Positive("registry_refresh", c.RegistryRefresh),
+		jobflags.NonNegative("duration", c.Duration),
+		jobflags.NonNegative("progress_every", c.ProgressEvery),
+	}
+	if len(c.Topics) == 0 {
+		errs = append(errs, jobflags.Errorf("topic", "is empty"))
+	}
+	for _, t := range c.Topics {
+		if err := mqttio.ValidateFilter(t); err != nil {
+			errs = append(errs, jobflags.Errorf("topic", "%v", err))
+		}
+	}
+	if c.Readers < 1 {
+		errs = append(errs, jobflags.Errorf("readers", "%d is not a positive number", c.Readers))
+	}
+	if c.WindowType == "sliding" {
+		if c.WindowPeriod <= 0 || c.WindowPeriod > c.Window {
+			errs = append(errs, jobflags.Errorf("window_period", "%v is not between 0 and --window (%v), as a sliding window needs", c.WindowPeriod, c.Window))
+		}
+	} else if c.WindowPeriod != 0 {
+		errs = append(errs, jobflags.Errorf("window_period", "applies only to --window_type=sliding"))
+	}
+	if c.MaxRecords < 0 {
+		errs = append(errs, jobflags.Errorf("max_records", "%d is negative", c.MaxRecords))
+	}
+	errs = append(errs, c.validateOutputs(local)...)
+	if c.MQTT.IsEmbedded() {
+		if c.SimulateDevices < 1 {
+			errs = append(errs, jobflags.Errorf("simulate_devices", "%d is not a positive number", c.SimulateDevices))
+		}
+		if c.SimulateRate <= 0 {
+			errs = append(errs, jobflags.Errorf("simulate_rate", "%v is not a positive rate", c.SimulateRate))
+		}
+		for name, v := range map[string]float64{"simulate_malformed": c.SimulateMalformed, "simulate_late": c.SimulateLate} {
+			if v < 0 || v > 1 {
+				errs = append(errs, jobflags.Errorf(name, "%v is not a share between 0 and 1", v))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *config) validateOutputs(local bool) []error {
+	var errs []error
+	for name, v := range map[string]string{"output_table": c.OutputTable, "raw_table": c.RawTable,
+		"dead_letter_table": c.DeadLetterTable, "command_table": c.CommandTable} {
+		errs = append(errs, jobflags.Table(name, v))
+	}
+	switch {
+	case c.OutputTable != "" && c.OutputDir != "":
+		errs = append(errs, jobflags.Errorf("output_dir", "give --output_table or --output_dir, not both"))
+	case c.OutputTable == "" && (c.RawTable != "" || c.DeadLetterTable != "" || c.CommandTable != ""):
+		errs = append(errs, jobflags.Errorf("output_table", "is required with --raw_table, --dead_letter_table or --command_table"))
+	case c.OutputTable == "" && !local:
+		errs = append(errs, jobflags.Errorf("output_table", "is required on %s: local files are only for local runners", c.Runner))
+	case c.OutputTable == "" && c.OutputDir == "":
+		c.OutputDir = "out"
+	}
+	if c.OutputTable != "" {
+		if c.DeadLetterTable == "" {
+			c.DeadLetterTable = c.OutputTable + "_dead_letters"
+		}
+		if c.CommandTable == "" {
+			c.CommandTable = c.OutputTable + "_commands"
+		}
+	}
+	if strings.HasPrefix(c.Registry, "bq://") {
+		errs = append(errs, jobflags.Table("registry", strings.TrimPrefix(c.Registry, "bq://")))
+	}
+	return errs
+}
+
+// String describes the job for its start-up line (no secrets).
+func (c *config) String() string {
+	out := c.OutputDir
+	if c.OutputTable != "" {
+		out = "BigQuery " + c.OutputTable
+	}
+	return fmt.Sprintf("telemetry job on %s: %s, topics %v, %s windows of %v (lateness %v), output %s",
+		c.Runner, c.MQTT.String(), c.Topics, c.WindowType, c.Window, c.AllowedLateness, out)
+}

@@ -1,0 +1,159 @@
+// Command telemetry is the main job: it reads device telemetry from an MQTT
+// broker cluster, windows and aggregates it per device and metric, enriches
+// the aggregates with a device registry and writes them to BigQuery (or local
+// JSON lines), while threshold rules turn aggregates into commands published
+// back to the devices.
+//
+//	go run ./pipelines/telemetry                      # embedded broker, simulated fleet, ./out
+//	go run ./pipelines/telemetry --broker=ssl://broker:8883 --output_dir=out
+//	telemetry --runner=dataflow --project=P --region=R --staging_location=gs://B/staging \
+//	    --broker=ssl://broker:8883 --output_table=P:telemetry.aggregates
+//
+// Run it with --help for every flag. One message's path through the job is
+// build, below, read top to bottom.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/mqttbeam/mqttbeam/mqttio"
+	"github.com/mqttbeam/mqttbeam/transforms/aggregate"
+	"github.com/mqttbeam/mqttbeam/transforms/enrich"
+	"github.com/mqttbeam/mqttbeam/transforms/rows"
+	"github.com/mqttbeam/mqttbeam/transforms/rules"
+	"github.com/mqttbeam/mqttbeam/transforms/telemetry"
+)
+
+func init() {
+	register.Function1x1(unknownDevice)
+}
+
+func main() {
+	var cfg config
+	cfg.register(flag.CommandLine)
+	flag.Parse()
+	beam.Init() // on a Dataflow worker, this runs the worker and never returns
+	if err := cfg.validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "telemetry: invalid flags:\n%v\n", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop) // a second interrupt kills the process
+	if err := run(ctx, &cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "telemetry: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// build is the job. A message goes read -> parse -> window and aggregate ->
+// enrich -> write, and the rules turn aggregates into commands beside it.
+func build(cfg *config, env *environment) (p *beam.Pipeline, err error) {
+	defer func() {
+		// The transforms panic on invalid arguments; the flags were
+		// validated, so this reports a bug, not a user error.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("building the pipeline: %v", r)
+		}
+	}()
+	p, s := beam.NewPipelineWithRoot()
+	out := env.outputs
+
+	// Read: every message of the topic filters, acknowledged to the broker
+	// once the bundle that read it has committed.
+	messages := mqttio.Read(s, env.brokers, cfg.Topics, cfg.readOptions(env.password)...)
+	env.count(s, progressIn, messages)
+
+	// Parse: JSON payloads into readings stamped with their event time;
+	// everything else into dead letters with the reason.
+	readings, parseFailures := telemetry.Parse(s, messages, telemetry.TopicTemplate(cfg.DeviceTopic))
+	out.write(s, rows.DeadLettersTable, beam.ParDo(s, rows.FromParseFailure, parseFailures))
+	out.write(s, rows.ReadingsTable, beam.ParDo(s, rows.FromReading, readings))
+
+	// Window and aggregate: per device, metric and window, with late panes
+	// for late data within the allowed lateness; later data is a dead letter.
+	aggregates, tooLate := aggregate.PerWindowWithLate(s, readings, cfg.windowOptions()...)
+	out.write(s, rows.DeadLettersTable, beam.ParDo(s, rows.FromTooLate, tooLate))
+
+	// Enrich: the device registry as a side input; unknown devices are
+	// kept and flagged.
+	enriched := beam.ParDo(s, unknownDevice, aggregates)
+	if env.registry != "" {
+		enriched = enrich.Join(s, aggregates, env.registry, cfg.refreshOptions()...)
+	}
+	out.write(s, rows.AggregatesTable, beam.ParDo(s, rows.FromEnriched, enriched))
+
+	// Rules -> commands: threshold rules on the aggregates, published to
+	// the devices' command topics, each audited.
+	if len(env.rules) > 0 {
+		commands, rejected := rules.Evaluate(s, enrich.Inputs(s, enriched), env.rules,
+			rules.CommandTopic(cfg.CommandTopic), rules.AllowedLateness(cfg.AllowedLateness))
+		failed := mqttio.Write(s, env.brokers, commands, cfg.writeOptions(env.password)...)
+		out.write(s, rows.CommandsTable,
+			beam.ParDo(s, rows.FromPublication, commands),
+			beam.ParDo(s, rows.FromRejected, rejected),
+			beam.ParDo(s, rows.FromPublishError, failed))
+	}
+
+	// Dead letters: of the parser, and of the tables' sinks.
+	out.finish(s)
+	return p, nil
+}
+
+// readOptions are the mqttio.Read options of the flags.
+func (c *config) readOptions(password string) []mqttio.Option {
+	opts := append(c.MQTT.Options(password), mqttio.Readers(c.Readers), mqttio.MaxOutOfOrderness(c.MaxOutOfOrderness))
+	if c.MaxRecords > 0 {
+		opts = append(opts, mqttio.MaxRecords(c.MaxRecords))
+	}
+	if c.Duration > 0 {
+		opts = append(opts, mqttio.MaxReadTime(c.Duration))
+	}
+	return opts
+}
+
+// writeOptions are the mqttio.Write options of the command publisher.
+func (c *config) writeOptions(password string) []mqttio.Option {
+	return append(c.MQTT.Options(password), mqttio.ClientID(c.MQTT.ClientID+"-commands"))
+}
+
+// refreshOptions are the registry's refresh schedule: none for a read
+// bounded by record count, until the end of a read bounded by time.
+func (c *config) refreshOptions() []enrich.Option {
+	switch {
+	case c.Duration > 0:
+		return []enrich.Option{enrich.Refresh(c.RegistryRefresh), enrich.RefreshUntil(c.start.Add(c.Duration))}
+	case c.MaxRecords > 0:
+		return nil
+	default:
+		return []enrich.Option{enrich.Refresh(c.RegistryRefresh)}
+	}
+}
+
+// windowOptions are the aggregate options of the flags.
+func (c *config) windowOptions() []aggregate.Option {
+	var w aggregate.Option
+	switch c.WindowType {
+	case "sliding":
+		w = aggregate.Sliding(c.Window, c.WindowPeriod)
+	case "session":
+		w = aggregate.Session(c.Window)
+	default:
+		w = aggregate.Fixed(c.Window)
+	}
+	return []aggregate.Option{w, aggregate.AllowedLateness(c.AllowedLateness)}
+}
+
+// unknownDevice is the enrichment of an aggregate when the job has no
+// registry.
+func unknownDevice(a aggregate.Aggregate) enrich.Enriched {
+	return enrich.Enriched{Aggregate: a}
+}

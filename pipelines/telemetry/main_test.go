@@ -1,0 +1,346 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mqttbeam/mqttbeam/internal/brokertest"
+	"github.com/mqttbeam/mqttbeam/transforms/rows"
+	"github.com/mqttbeam/mqttbeam/transforms/telemetry"
+)
+
+// mainArgsEnv makes the test binary run main with these (JSON) arguments,
+// so tests can run the job as its users do without building it.
+const mainArgsEnv = "MQTTBEAM_TELEMETRY_MAIN_ARGS"
+
+func TestMain(m *testing.M) {
+	if args := os.Getenv(mainArgsEnv); args != "" {
+		var list []string
+		if err := json.Unmarshal([]byte(args), &list); err != nil {
+			panic(err)
+		}
+		os.Args = append([]string{"telemetry"}, list...)
+		main()
+		os.Exit(0)
+	}
+	ptest.MainWithDefault(m, "prism")
+}
+
+// runMain runs the job in a child process and returns its combined output
+// and exit code.
+func runMain(t *testing.T, timeout time.Duration, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	b, err := json.Marshal(args)
+	require.NoError(t, err)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), mainArgsEnv+"="+string(b))
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, ctx.Err(), "the job did not end within %v:\n%s", timeout, out)
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode()
+	}
+	require.NoError(t, err)
+	return string(out), 0
+}
+
+// parseFlags parses args as the job does, without running it.
+func parseFlags(args ...string) (*config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("telemetry", flag.ContinueOnError)
+	cfg.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return &cfg, cfg.validate()
+}
+
+// Bad flags fail before anything starts, naming the flag and what it allows.
+func TestBadFlagsNameTheFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--qos=3"}, "--qos: 3 is not 0, 1 or 2"},
+		{[]string{"--window_type=tumbling"}, `--window_type: "tumbling" is not one of fixed, sliding, session`},
+		{[]string{"--window_type=sliding"}, "--window_period"},
+		{[]string{"--window=-1m"}, "--window"},
+		{[]string{"--topic=devices/#/x"}, "--topic"},
+		{[]string{"--broker=http://x:1"}, "--broker"},
+		{[]string{"--broker=tcp://user:secret@host:1883"}, "--broker"},
+		{[]string{"--output_table=nope"}, "--output_table"},
+		{[]string{"--output_table=my-project:telemetry.aggs", "--output_dir=x"}, "--output_dir"},
+		{[]string{"--raw_table=my-project:telemetry.raw"}, "--output_table: is required"},
+		{[]string{"--registry=bq://nope"}, "--registry"},
+		{[]string{"--password=x"}, "--username"},
+		{[]string{"--username=u", "--password_secret=mysecret"}, "--password_secret"},
+		{[]string{"--tls_cert=/no/such.pem", "--tls_key=/no/key.pem"}, "--tls_cert"},
+		{[]string{"--simulate_late=2"}, "--simulate_late"},
+		{[]string{"--readers=0"}, "--readers"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			_, err := parseFlags(tc.args...)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+	cfg, err := parseFlags()
+	require.NoError(t, err, "the defaults are valid")
+	assert.Equal(t, "out", cfg.OutputDir)
+	assert.True(t, cfg.MQTT.IsEmbedded())
+}
+
+// The binary exits with status 2 and names the flag, and never echoes a
+// password.
+func TestBadFlagExitsWithStatus2(t *testing.T) {
+	out, code := runMain(t, time.Minute, "--qos=5", "--username=u", "--password=hunter2")
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "--qos: 5 is not 0, 1 or 2")
+	assert.NotContains(t, out, "hunter2")
+}
+
+// On Dataflow the job translates, offline and without credentials, to a
+// streaming job.
+func TestDataflowDryRun(t *testing.T) {
+	ruleFile, err := filepath.Abs("../../testdata/rules/rules.json")
+	require.NoError(t, err)
+	out, code := runMain(t, 2*time.Minute, "--runner=dataflow", "--dry_run", "--project=my-project", "--region=europe-west1",
+		"--staging_location=gs://my-bucket/staging", "--broker=ssl://broker.example.com:8883",
+		"--username=reader", "--password=hunter2", "--output_table=my-project:telemetry.aggregates",
+		"--raw_table=my-project:telemetry.readings", "--registry=bq://my-project:fleet.devices", "--rules="+ruleFile)
+	require.Equal(t, 0, code, out)
+	assert.Contains(t, out, "JOB_TYPE_STREAMING")
+	assert.NotContains(t, out, "JOB_TYPE_BATCH")
+}
+
+// fleetMessage is one message a test publishes.
+type fleetMessage struct {
+	topic, payload string
+}
+
+// publisher publishes a test's messages: with paho, or with mosquitto_pub
+// (the interop test).
+type publisher func(t *testing.T, msgs []fleetMessage)
+
+func pahoPublisher(url string) publisher {
+	return func(t *testing.T, msgs []fleetMessage) {
+		c := brokertest.Connect(t, brokertest.ClientOptions(url, "e2e-publisher"))
+		for _, m := range msgs {
+			brokertest.Await(t, c.Publish(m.topic, 1, false, m.payload))
+		}
+	}
+}
+
+func mosquittoPublisher(host, port string) publisher {
+	return func(t *testing.T, msgs []fleetMessage) {
+		for _, m := range msgs {
+			ctx, cancel := context.WithTimeout(context.Background(), brokertest.Timeout)
+			out, err := exec.CommandContext(ctx, "mosquitto_pub", "-h", host, "-p", port, "-q", "1", "-t", m.topic, "-m", m.payload).CombinedOutput()
+			cancel()
+			require.NoError(t, err, "mosquitto_pub: %s", out)
+		}
+	}
+}
+
+// presubscribe creates the reader's persistent session, so that the broker
+// keeps what is published before the job starts.
+func presubscribe(t *testing.T, url, clientID, filter string) {
+	c := brokertest.Connect(t, brokertest.ClientOptions(url, clientID).SetCleanSession(false))
+	brokertest.Await(t, c.Subscribe(filter, 1, nil))
+	c.Disconnect(0)
+}
+
+func readJSONL[T any](t *testing.T, path string) []T {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var out []T
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var v T
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &v), "%s: %s", path, sc.Text())
+		out = append(out, v)
+	}
+	require.NoError(t, sc.Err())
+	return out
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	path := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
+	return path
+}
+
+// The whole job on prism: three devices (one not in the registry), a hot
+// device that earns a command, and two malformed messages, read from the
+// broker, and every output checked row by row.
+func TestEndToEnd(t *testing.T) {
+	broker := brokertest.Embedded(t)
+	testEndToEnd(t, broker.URL(), pahoPublisher(broker.URL()))
+}
+
+// The same job against Mosquitto, fed by mosquitto_pub.
+func TestEndToEndMosquitto(t *testing.T) {
+	broker := brokertest.Mosquitto(t)
+	u := strings.TrimPrefix(broker.URL(), "tcp://")
+	host, port, _ := strings.Cut(u, ":")
+	testEndToEnd(t, broker.URL(), mosquittoPublisher(host, port))
+}
+
+func testEndToEnd(t *testing.T, url string, publish publisher) {
+	// One window, two minutes ahead: the watermark (receive time) cannot
+	// pass it before the read ends, so no reading is late.
+	start := time.Now().UTC().Truncate(time.Minute).Add(2 * time.Minute)
+	var msgs []fleetMessage
+	temps := map[string][]float64{"d1": {20, 21, 22, 23, 24}, "d2": {70, 75, 85, 80, 78}, "d3": {10, 10, 10, 10, 10}}
+	for _, dev := range []string{"d1", "d2", "d3"} {
+		for i, temp := range temps[dev] {
+			ts := start.Add(time.Duration(i) * 10 * time.Second).UnixMilli()
+			msgs = append(msgs, fleetMessage{"devices/" + dev + "/telemetry",
+				fmt.Sprintf(`{"ts":%d,"temperature":%v,"humidity":%d,"status":"ok"}`, ts, temp, 40+i)})
+		}
+	}
+	msgs = append(msgs,
+		fleetMessage{"devices/d1/telemetry", "not json"},
+		fleetMessage{"devices/d2/telemetry", fmt.Sprintf(`{"ts":%d,"status":"ok"}`, start.UnixMilli())})
+
+	registry := writeFile(t, "devices.csv", "device_id,site,model\nd1,berlin,x1\nd2,lyon,x2\n")
+	ruleFile := writeFile(t, "rules.yaml", "rules:\n- name: overheat\n  metric: temperature\n  stat: max\n  op: '>'\n  value: 80\n  command: {action: throttle}\n  cooldown: 10m\n")
+	dir := t.TempDir()
+
+	commands := brokertest.NewInbox(10)
+	sub := brokertest.Connect(t, brokertest.ClientOptions(url, "e2e-commands"))
+	brokertest.Await(t, sub.Subscribe("devices/+/commands", 1, commands.Handle))
+	presubscribe(t, url, "e2e-0", "devices/+/telemetry")
+	publish(t, msgs)
+
+	cfg, err := parseFlags("--broker="+url, "--client_id=e2e", fmt.Sprintf("--max_records=%d", len(msgs)),
+		"--output_dir="+dir, "--registry="+registry, "--rules="+ruleFile, "--allowed_lateness=0s", "--progress_every=0s")
+	require.NoError(t, err)
+	require.NoError(t, run(context.Background(), cfg))
+
+	// Aggregates: per device and metric, one on-time pane of the window.
+	aggs := readJSONL[rows.Aggregate](t, filepath.Join(dir, rows.AggregatesTable+".jsonl"))
+	got := map[string]rows.Aggregate{}
+	for _, a := range aggs {
+		key := a.DeviceID + "/" + a.Metric
+		require.NotContains(t, got, key, "one pane per window")
+		got[key] = a
+		assert.Equal(t, start, a.WindowStart.UTC(), key)
+		assert.Equal(t, start.Add(time.Minute), a.WindowEnd.UTC(), key)
+		assert.Equal(t, "on_time", a.Pane, key)
+		assert.Equal(t, int64(5), a.Count, key)
+	}
+	require.Len(t, got, 6)
+	assert.Equal(t, rows.Aggregate{}.Site, got["d3/temperature"].Site)
+	assert.False(t, got["d3/temperature"].KnownDevice)
+	assert.True(t, got["d1/humidity"].KnownDevice)
+	assert.Equal(t, "berlin", got["d1/humidity"].Site)
+	assert.Equal(t, "x2", got["d2/temperature"].Model)
+	d2 := got["d2/temperature"]
+	assert.Equal(t, []float64{70, 85, 388, 77.6, 70, 78}, []float64{d2.Min, d2.Max, d2.Sum, d2.Mean, d2.First, d2.Last})
+	assert.Equal(t, 42.0, got["d1/humidity"].Mean)
+
+	// Readings: the fifteen good messages.
+	readings := readJSONL[rows.Reading](t, filepath.Join(dir, rows.ReadingsTable+".jsonl"))
+	assert.Len(t, readings, 15)
+
+	// Dead letters: the two bad messages, with their bytes and reasons.
+	dead := readJSONL[rows.DeadLetter](t, filepath.Join(dir, rows.DeadLettersTable+".jsonl"))
+	reasons := map[string]string{}
+	for _, d := range dead {
+		assert.Equal(t, rows.StageParse, d.Stage)
+		reasons[d.Reason] = string(d.Payload)
+	}
+	assert.Equal(t, map[string]string{
+		telemetry.ReasonNotJSON:   "not json",
+		telemetry.ReasonNoMetrics: msgs[16].payload,
+	}, reasons)
+
+	// Commands: one, to the hot device, audited and published.
+	audit := readJSONL[rows.Command](t, filepath.Join(dir, rows.CommandsTable+".jsonl"))
+	require.Len(t, audit, 1)
+	assert.Equal(t, "d2", audit[0].DeviceID)
+	assert.Equal(t, "overheat", audit[0].Rule)
+	assert.Equal(t, rows.CommandIssued, audit[0].Status)
+	assert.Equal(t, "devices/d2/commands", audit[0].Topic)
+	var m paho.Message
+	select {
+	case m = <-commands:
+	case <-time.After(brokertest.Timeout):
+		t.Fatal("no command reached the device")
+	}
+	assert.Equal(t, "devices/d2/commands", m.Topic())
+	var payload struct {
+		Rule    string          `json:"rule"`
+		Value   float64         `json:"value"`
+		Command json.RawMessage `json:"command"`
+	}
+	require.NoError(t, json.Unmarshal(m.Payload(), &payload))
+	assert.Equal(t, "overheat", payload.Rule)
+	assert.Equal(t, 85.0, payload.Value)
+	assert.JSONEq(t, `{"action":"throttle"}`, string(payload.Command))
+	assert.Empty(t, commands, "exactly one command")
+}
+
+// The demo with no flags but a short window: it prints its progress, and an
+// interrupt stops the readers and the registry refresh, fires the open
+// windows and ends the job, leaving the outputs in ./out.
+func TestInterruptDrainsTheDemo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	b, err := json.Marshal([]string{"--window=2s", "--allowed_lateness=1s", "--simulate_rate=20", "--progress_every=250ms"})
+	require.NoError(t, err)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), mainArgsEnv+"="+string(b))
+	cmd.Dir = t.TempDir()
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	// Wait for the first aggregates, then interrupt.
+	var log strings.Builder
+	sc := bufio.NewScanner(stderr)
+	interrupted := false
+	for sc.Scan() {
+		line := sc.Text()
+		log.WriteString(line + "\n")
+		if !interrupted && strings.HasPrefix(line, "progress:") && !strings.Contains(line, "aggregates 0 ") {
+			require.NoError(t, cmd.Process.Signal(os.Interrupt))
+			interrupted = true
+		}
+	}
+	require.NoError(t, cmd.Wait(), log.String())
+	require.True(t, interrupted, log.String())
+	assert.Contains(t, log.String(), "telemetry: done in")
+
+	aggs := readJSONL[rows.Aggregate](t, filepath.Join(cmd.Dir, "out", rows.AggregatesTable+".jsonl"))
+	assert.NotEmpty(t, aggs)
+	known := 0
+	for _, a := range aggs {
+		if a.KnownDevice {
+			known++
+		}
+	}
+	assert.NotZero(t, known, "the simulated fleet's registry enriches the aggregates")
+	readings := readJSONL[rows.Reading](t, filepath.Join(cmd.Dir, "out", rows.ReadingsTable+".jsonl"))
+	assert.NotEmpty(t, readings)
+}

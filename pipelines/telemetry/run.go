@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+
+	"github.com/mqttbeam/mqttbeam/internal/devicesim"
+	"github.com/mqttbeam/mqttbeam/internal/embeddedbroker"
+	"github.com/mqttbeam/mqttbeam/internal/progress"
+	"github.com/mqttbeam/mqttbeam/mqttio"
+	"github.com/mqttbeam/mqttbeam/transforms/rows"
+	"github.com/mqttbeam/mqttbeam/transforms/rules"
+)
+
+// progressIn is the progress count of messages read.
+const progressIn = "in"
+
+// environment is what the job runs against: the brokers, the registry and
+// rules, the outputs, and on local runs the embedded broker and simulated
+// fleet.
+type environment struct {
+	brokers  []string
+	password string
+	registry string
+	rules    []rules.Rule
+	outputs  *outputs
+	local    bool
+
+	closers []func()
+}
+
+// count adds a progress count of col on local runs.
+func (env *environment) count(s beam.Scope, name string, col beam.PCollection) {
+	if env.local {
+		progress.Count(s, name, col)
+	}
+}
+
+// close stops what setup started, last first.
+func (env *environment) close() {
+	for i := len(env.closers) - 1; i >= 0; i-- {
+		env.closers[i]()
+	}
+}
+
+// setup prepares the environment of the flags; the caller closes it.
+func setup(ctx context.Context, cfg *config) (env *environment, err error) {
+	env = &environment{brokers: cfg.MQTT.Brokers, password: cfg.MQTT.Password, registry: cfg.Registry, local: cfg.Runner != "dataflow"}
+	defer func() {
+		if err != nil {
+			env.close()
+		}
+	}()
+	if cfg.MQTT.PasswordSecret != "" {
+		if env.password, err = readSecret(ctx, cfg.MQTT.PasswordSecret); err != nil {
+			return env, fmt.Errorf("--password_secret: %w", err)
+		}
+	}
+	if cfg.MQTT.IsEmbedded() {
+		if err := env.startFleet(ctx, cfg); err != nil {
+			return env, err
+		}
+	}
+	if cfg.Rules != "" {
+		if env.rules, err = rules.Load(cfg.Rules); err != nil {
+			return env, fmt.Errorf("--rules: %w", err)
+		}
+	}
+	if cfg.OutputDir != "" {
+		if env.outputs, err = localOutputs(cfg.OutputDir); err != nil {
+			return env, err
+		}
+	} else {
+		env.outputs = bigQueryOutputs(cfg)
+	}
+	env.outputs.count = env.local
+	return env, nil
+}
+
+// startFleet starts the embedded broker and the simulated devices, and
+// makes the fleet's registry and the sample rules the defaults.
+func (env *environment) startFleet(ctx context.Context, cfg *config) error {
+	broker, err := embeddedbroker.Start()
+	if err != nil {
+		return fmt.Errorf("--broker=embedded: %w", err)
+	}
+	env.closers = append(env.closers, func() { broker.Close() })
+	env.brokers = []string{broker.URL()}
+
+	if cfg.Registry == "" {
+		dir, err := os.MkdirTemp("", "mqttbeam-registry")
+		if err != nil {
+			return fmt.Errorf("--broker=embedded: %w", err)
+		}
+		env.closers = append(env.closers, func() { os.RemoveAll(dir) })
+		env.registry = filepath.Join(dir, "devices.jsonl")
+		if err := devicesim.WriteRegistry(env.registry, cfg.SimulateDevices); err != nil {
+			return err
+		}
+	}
+	if cfg.Rules == "" {
+		if env.rules, err = rules.ParseJSON(devicesim.SampleRules()); err != nil {
+			return fmt.Errorf("the sample rules: %w", err)
+		}
+	}
+
+	simCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		err := devicesim.Run(simCtx, devicesim.Config{
+			Broker: broker.URL(), Devices: cfg.SimulateDevices, Rate: cfg.SimulateRate, QoS: 1,
+			MalformedShare: cfg.SimulateMalformed, LateShare: cfg.SimulateLate, Late: cfg.Window + cfg.Window/4,
+		}, nil)
+		if err != nil && simCtx.Err() == nil {
+			log.Printf("telemetry: simulated devices stopped: %v", err)
+		}
+	})
+	env.closers = append(env.closers, func() { stop(); wg.Wait() })
+	log.Printf("telemetry: embedded broker at %s, %d simulated devices publishing %v msg/s each to devices/{id}/telemetry",
+		broker.URL(), cfg.SimulateDevices, cfg.SimulateRate)
+	return nil
+}
+
+// run builds the job and runs it. On a local runner, an interrupt (Ctrl-C)
+// or SIGTERM drains the readers so that the final windows fire; a second
+// one kills the process.
+func run(ctx context.Context, cfg *config) error {
+	env, err := setup(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer env.close()
+	p, err := build(cfg, env)
+	if err != nil {
+		return err
+	}
+	log.Printf("telemetry: %v", cfg)
+
+	running, finished := context.WithCancel(context.Background())
+	defer finished()
+	if env.local {
+		go func() {
+			select {
+			case <-ctx.Done():
+				log.Printf("telemetry: stopping: reading no more messages and firing the open windows (interrupt again to abort)")
+				mqttio.Drain()
+			case <-running.Done():
+			}
+		}()
+		if cfg.ProgressEvery > 0 {
+			go progress.Report(running, os.Stderr, cfg.ProgressEvery,
+				progress.Line{Name: progressIn, Label: "in", Rate: true},
+				progress.Line{Name: rows.AggregatesTable, Label: "aggregates"},
+				progress.Line{Name: rows.DeadLettersTable, Label: "dead letters"},
+				progress.Line{Name: rows.CommandsTable, Label: "commands"})
+		}
+	}
+	start := time.Now()
+	// The job's context is not ctx: cancelling it would abandon the open
+	// windows; the readers are drained instead.
+	if err := beamx.Run(context.Background(), p); err != nil {
+		return fmt.Errorf("running the job: %w", err)
+	}
+	if env.local {
+		log.Printf("telemetry: done in %v: %d messages in, %d aggregates, %d dead letters, %d commands%s",
+			time.Since(start).Round(time.Millisecond), progress.Value(progressIn), progress.Value(rows.AggregatesTable),
+			progress.Value(rows.DeadLettersTable), progress.Value(rows.CommandsTable), where(cfg))
+	}
+	return nil
+}
+
+// where says where a local run's output went.
+func where(cfg *config) string {
+	if cfg.OutputDir == "" {
+		return ""
+	}
+	return "; output in " + cfg.OutputDir + "/{" + rows.AggregatesTable + "," + rows.ReadingsTable + "," +
+		rows.DeadLettersTable + "," + rows.CommandsTable + "}.jsonl"
+}
+
+// readSecret reads a Secret Manager secret version.
+func readSecret(ctx context.Context, name string) (string, error) {
+	return "", errors.New("reading " + name + ": Secret Manager is not supported yet")
+}
