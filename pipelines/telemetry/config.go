@@ -37,6 +37,8 @@ type config struct {
 	DeadLetterTable string
 	CommandTable    string
 	OutputDir       string
+	// BigQueryEndpoint points the BigQuery sink at a local server.
+	BigQueryEndpoint string
 
 	Duration   time.Duration
 	MaxRecords int64
@@ -75,6 +77,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.RawTable, "raw_table", "", "BigQuery table of the raw readings (optional)")
 	fs.StringVar(&c.DeadLetterTable, "dead_letter_table", "", "BigQuery table of the dead letters (default: --output_table with suffix _dead_letters)")
 	fs.StringVar(&c.CommandTable, "command_table", "", "BigQuery table of the commands issued (default: --output_table with suffix _commands)")
+	fs.StringVar(&c.BigQueryEndpoint, "bigquery_endpoint", "", `Local runs only: "embedded" writes the tables to an in-process BigQuery test server (no cloud project needed), or REST_URL,GRPC_HOST:PORT of a local server`)
 	fs.StringVar(&c.OutputDir, "output_dir", "", "Local directory for newline-delimited JSON output (default ./out when no --output_table)")
 
 	fs.DurationVar(&c.Duration, "duration", 0, "Stop reading after this long and let the final windows fire (0: until interrupted)")
@@ -162,6 +165,14 @@ func (c *config) validateOutputs(local bool) []error {
 		}
 		if c.CommandTable == "" {
 			c.CommandTable = c.OutputTable + "_commands"
+		}
+	}
+	if c.BigQueryEndpoint != "" {
+		if !local {
+			errs = append(errs, jobflags.Errorf("bigquery_endpoint", "is for local runs only"))
+		}
+		if c.OutputTable == "" {
+			errs = append(errs, jobflags.Errorf("bigquery_endpoint", "needs --output_table"))
 		}
 	}
 	if strings.HasPrefix(c.Registry, "bq://") {

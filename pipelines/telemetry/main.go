@@ -75,13 +75,13 @@ func build(cfg *config, env *environment) (p *beam.Pipeline, err error) {
 	// Parse: JSON payloads into readings stamped with their event time;
 	// everything else into dead letters with the reason.
 	readings, parseFailures := telemetry.Parse(s, messages, telemetry.TopicTemplate(cfg.DeviceTopic))
-	out.write(s, rows.DeadLettersTable, beam.ParDo(s, rows.FromParseFailure, parseFailures))
-	out.write(s, rows.ReadingsTable, beam.ParDo(s, rows.FromReading, readings))
+	out.Write(s, rows.DeadLettersTable, beam.ParDo(s, rows.FromParseFailure, parseFailures))
+	out.Write(s, rows.ReadingsTable, beam.ParDo(s, rows.FromReading, readings))
 
 	// Window and aggregate: per device, metric and window, with late panes
 	// for late data within the allowed lateness; later data is a dead letter.
 	aggregates, tooLate := aggregate.PerWindowWithLate(s, readings, cfg.windowOptions()...)
-	out.write(s, rows.DeadLettersTable, beam.ParDo(s, rows.FromTooLate, tooLate))
+	out.Write(s, rows.DeadLettersTable, beam.ParDo(s, rows.FromTooLate, tooLate))
 
 	// Enrich: the device registry as a side input; unknown devices are
 	// kept and flagged.
@@ -89,7 +89,7 @@ func build(cfg *config, env *environment) (p *beam.Pipeline, err error) {
 	if env.registry != "" {
 		enriched = enrich.Join(s, aggregates, env.registry, cfg.refreshOptions()...)
 	}
-	out.write(s, rows.AggregatesTable, beam.ParDo(s, rows.FromEnriched, enriched))
+	out.Write(s, rows.AggregatesTable, beam.ParDo(s, rows.FromEnriched, enriched))
 
 	// Rules -> commands: threshold rules on the aggregates, published to
 	// the devices' command topics, each audited.
@@ -97,14 +97,14 @@ func build(cfg *config, env *environment) (p *beam.Pipeline, err error) {
 		commands, rejected := rules.Evaluate(s, enrich.Inputs(s, enriched), env.rules,
 			rules.CommandTopic(cfg.CommandTopic), rules.AllowedLateness(cfg.AllowedLateness))
 		failed := mqttio.Write(s, env.brokers, commands, cfg.writeOptions(env.password)...)
-		out.write(s, rows.CommandsTable,
+		out.Write(s, rows.CommandsTable,
 			beam.ParDo(s, rows.FromPublication, commands),
 			beam.ParDo(s, rows.FromRejected, rejected),
 			beam.ParDo(s, rows.FromPublishError, failed))
 	}
 
 	// Dead letters: of the parser, and of the tables' sinks.
-	out.finish(s)
+	out.Finish(s)
 	return p, nil
 }
 

@@ -5,18 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
+	"github.com/mqttbeam/mqttbeam/internal/bqtest"
 	"github.com/mqttbeam/mqttbeam/internal/devicesim"
 	"github.com/mqttbeam/mqttbeam/internal/embeddedbroker"
+	"github.com/mqttbeam/mqttbeam/internal/outputs"
 	"github.com/mqttbeam/mqttbeam/internal/progress"
 	"github.com/mqttbeam/mqttbeam/mqttio"
+	"github.com/mqttbeam/mqttbeam/transforms/bigqueryio"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 	"github.com/mqttbeam/mqttbeam/transforms/rules"
 )
@@ -32,7 +38,7 @@ type environment struct {
 	password string
 	registry string
 	rules    []rules.Rule
-	outputs  *outputs
+	outputs  *outputs.Outputs
 	local    bool
 
 	closers []func()
@@ -76,13 +82,32 @@ func setup(ctx context.Context, cfg *config) (env *environment, err error) {
 		}
 	}
 	if cfg.OutputDir != "" {
-		if env.outputs, err = localOutputs(cfg.OutputDir); err != nil {
-			return env, err
+		if env.outputs, err = outputs.Local(cfg.OutputDir); err != nil {
+			return env, fmt.Errorf("--output_dir: %w", err)
 		}
 	} else {
-		env.outputs = bigQueryOutputs(cfg)
+		tables := map[string]string{
+			rows.AggregatesTable:  cfg.OutputTable,
+			rows.DeadLettersTable: cfg.DeadLetterTable,
+			rows.CommandsTable:    cfg.CommandTable,
+		}
+		if cfg.RawTable != "" {
+			tables[rows.ReadingsTable] = cfg.RawTable
+		}
+		var opts []bigqueryio.Option
+		if cfg.BigQueryEndpoint != "" {
+			endpoint, srv, err := outputs.BigQueryEndpoint(cfg.BigQueryEndpoint)
+			if err != nil {
+				return env, fmt.Errorf("--bigquery_endpoint: %w", err)
+			}
+			opts = append(opts, endpoint)
+			if srv != nil {
+				env.closers = append(env.closers, func() { reportTables(srv, tables); srv.Close() })
+			}
+		}
+		env.outputs = outputs.BigQuery(tables, opts...)
 	}
-	env.outputs.count = env.local
+	env.outputs.Count = env.local
 	return env, nil
 }
 
@@ -185,6 +210,22 @@ func where(cfg *config) string {
 	}
 	return "; output in " + cfg.OutputDir + "/{" + rows.AggregatesTable + "," + rows.ReadingsTable + "," +
 		rows.DeadLettersTable + "," + rows.CommandsTable + "}.jsonl"
+}
+
+// reportTables prints the row counts of the embedded BigQuery server's
+// tables, which go away with the process.
+func reportTables(srv *bqtest.Server, tables map[string]string) {
+	for _, name := range slices.Sorted(maps.Keys(tables)) {
+		table := tables[name]
+		project, rest, _ := strings.Cut(table, ":")
+		dataset, tbl, _ := strings.Cut(rest, ".")
+		rs, err := srv.Rows(project, dataset, tbl)
+		if err != nil {
+			log.Printf("telemetry: embedded BigQuery: %s: no table: nothing was written to it (%v)", table, err)
+			continue
+		}
+		log.Printf("telemetry: embedded BigQuery: %s has %d rows", table, len(rs))
+	}
 }
 
 // readSecret reads a Secret Manager secret version.

@@ -1,4 +1,7 @@
-package main
+// Package outputs writes a pipeline's outputs, one per table of
+// transforms/rows, to local newline-delimited JSON files or to BigQuery, and
+// gathers the dead letters of every step into one dead-letter output.
+package outputs
 
 import (
 	"fmt"
@@ -14,9 +17,9 @@ import (
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 )
 
-// outputs writes the job's outputs (rows.Tables) to local JSON lines files
-// or to BigQuery.
-type outputs struct {
+// Outputs writes a job's outputs (rows.Tables) to local JSON lines files or
+// to BigQuery.
+type Outputs struct {
 	// dir is the local output directory; empty when writing to BigQuery.
 	dir string
 	// tables maps an output to its BigQuery table; an output without a
@@ -24,43 +27,39 @@ type outputs struct {
 	tables map[string]string
 	// bigquery are the options every BigQuery write gets.
 	bigquery []bigqueryio.Option
-	// count feeds the local progress report.
-	count bool
+	// Count feeds the local progress report (package progress) with the
+	// rows of each output, under the output's name.
+	Count bool
 
 	// deadLetters collects the dead letters of every step, written once
 	// by finish.
 	deadLetters []beam.PCollection
 }
 
-// localOutputs writes to dir, replacing the files of an earlier run.
-func localOutputs(dir string) (*outputs, error) {
+// Local writes to dir/{name}.jsonl, replacing the files of an earlier run.
+func Local(dir string) (*Outputs, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("--output_dir: %w", err)
+		return nil, fmt.Errorf("outputs: %w", err)
 	}
 	for _, t := range rows.Tables() {
 		if err := os.Remove(filepath.Join(dir, t.Name+".jsonl")); err != nil && !os.IsNotExist(err) {
-			return nil, fmt.Errorf("--output_dir: clearing the previous run's output: %w", err)
+			return nil, fmt.Errorf("outputs: clearing the previous run's output: %w", err)
 		}
 	}
-	return &outputs{dir: dir}, nil
+	return &Outputs{dir: dir}, nil
 }
 
-// bigQueryOutputs writes to the tables of the flags.
-func bigQueryOutputs(cfg *config, opts ...bigqueryio.Option) *outputs {
-	tables := map[string]string{
-		rows.AggregatesTable:  cfg.OutputTable,
-		rows.DeadLettersTable: cfg.DeadLetterTable,
-		rows.CommandsTable:    cfg.CommandTable,
-	}
-	if cfg.RawTable != "" {
-		tables[rows.ReadingsTable] = cfg.RawTable
-	}
-	return &outputs{tables: tables, bigquery: opts}
+// BigQuery writes each output to its table in tables (an output name of
+// rows.Tables -> PROJECT:DATASET.TABLE), creating missing tables with the
+// output's partitioning and clustering. An output without a table is not
+// written; opts go to every bigqueryio.Write.
+func BigQuery(tables map[string]string, opts ...bigqueryio.Option) *Outputs {
+	return &Outputs{tables: tables, bigquery: opts}
 }
 
-// write writes the rows of one output (a rows.Tables name), from one or
-// more PCollections; dead letters wait for finish.
-func (o *outputs) write(s beam.Scope, name string, cols ...beam.PCollection) {
+// Write writes the rows of one output (a rows.Tables name), from one or
+// more PCollections of its row type; dead letters wait for Finish.
+func (o *Outputs) Write(s beam.Scope, name string, cols ...beam.PCollection) {
 	// The sinks batch rows across windows; rows keep their own window
 	// columns.
 	global := make([]beam.PCollection, len(cols))
@@ -77,9 +76,9 @@ func (o *outputs) write(s beam.Scope, name string, cols ...beam.PCollection) {
 	}
 }
 
-// finish writes the dead letters of every step, BigQuery's refusals
-// included.
-func (o *outputs) finish(s beam.Scope) {
+// Finish writes the dead letters of every step, BigQuery's refusals
+// included. Call it once, after the last Write.
+func (o *Outputs) Finish(s beam.Scope) {
 	if len(o.deadLetters) == 0 {
 		return
 	}
@@ -90,9 +89,9 @@ func (o *outputs) finish(s beam.Scope) {
 
 // writeTable writes col to the output's file or table and returns the
 // table's refusals, with ok false when nothing can be refused.
-func (o *outputs) writeTable(s beam.Scope, name string, col beam.PCollection) (failed beam.PCollection, ok bool) {
+func (o *Outputs) writeTable(s beam.Scope, name string, col beam.PCollection) (failed beam.PCollection, ok bool) {
 	s = s.Scope("Write " + name)
-	if o.count {
+	if o.Count {
 		progress.Count(s, name, col)
 	}
 	if o.dir != "" {
@@ -116,5 +115,5 @@ func tableDef(name string) rows.Table {
 			return t
 		}
 	}
-	panic(fmt.Sprintf("no output table %q", name)) // a typo in this package
+	panic(fmt.Sprintf("outputs: no output table %q in rows.Tables", name))
 }
