@@ -58,6 +58,13 @@ func ListVar(fs *flag.FlagSet, l *List, name string, def []string, usage string)
 	fs.Var(&listFlag{l: l}, name, usage)
 }
 
+// Usage markers: a flag whose usage ends with one of these must be given
+// (on Dataflow), so a template lists it as a non-optional parameter.
+const (
+	Required           = " (required)"
+	RequiredOnDataflow = " (required on Dataflow)"
+)
+
 // Errorf makes an error about a flag: "--name: ...".
 func Errorf(name, format string, args ...any) error {
 	return fmt.Errorf("--%s: "+format, append([]any{name}, args...)...)

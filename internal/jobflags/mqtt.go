@@ -37,7 +37,9 @@ func (m *MQTT) Register(fs *flag.FlagSet, clientID string, allowEmbedded bool) {
 	usage := "Comma-separated broker URLs of one cluster, e.g. ssl://broker-1:8883,ssl://broker-2:8883 (tcp, ssl, ws, wss)"
 	if allowEmbedded {
 		def = []string{Embedded}
-		usage += `, or "embedded": an in-process broker with simulated devices (local runners only)`
+		usage += `, or "embedded": an in-process broker with simulated devices (local runners only)` + RequiredOnDataflow
+	} else {
+		usage += Required
 	}
 	ListVar(fs, &m.Brokers, "broker", def, usage)
 	fs.StringVar(&m.ClientID, "client_id", clientID, "MQTT client id; readers append -0, -1, ... Keep it stable across restarts: the broker keeps unacknowledged messages under it")

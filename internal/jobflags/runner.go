@@ -2,6 +2,8 @@ package jobflags
 
 import (
 	"flag"
+	"fmt"
+	"os"
 	"strings"
 )
 
@@ -37,6 +39,38 @@ func ValidateRunner(runner string, bounded bool) error {
 	if runner == Direct && !bounded {
 		return Errorf("runner", "the direct runner only runs bounded reads: set --max_records or --duration, "+
 			"or run streaming on prism (--runner=prism, the default)")
+	}
+	return nil
+}
+
+// TemplateLauncherEnv is set in a flex template's image (see templates/*/Dockerfile)
+// to the pipeline binary's path; Dataflow's template launcher runs that binary.
+const TemplateLauncherEnv = "FLEX_TEMPLATE_GO_BINARY"
+
+// ApplyTemplateLauncher prepares a run started by Dataflow's flex template
+// launcher: the job's workers run this very binary (--worker_binary, so
+// nothing is compiled in the launcher, which has no Go toolchain) and the
+// launcher returns once the job is submitted (--execute_async). Flags the
+// user set explicitly are kept. It does nothing outside a template image.
+func ApplyTemplateLauncher() error {
+	if os.Getenv(TemplateLauncherEnv) == "" {
+		return nil
+	}
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["worker_binary"] {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("finding the binary for --worker_binary: %w", err)
+		}
+		if err := flag.Set("worker_binary", exe); err != nil {
+			return fmt.Errorf("--worker_binary: %w", err)
+		}
+	}
+	if !set["execute_async"] && flag.Lookup("execute_async") != nil {
+		if err := flag.Set("execute_async", "true"); err != nil {
+			return fmt.Errorf("--execute_async: %w", err)
+		}
 	}
 	return nil
 }

@@ -73,7 +73,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Rules, "rules", "", "Threshold rules file (JSON or YAML); none: no commands (default with --broker=embedded: a sample overheat rule)")
 	fs.StringVar(&c.CommandTopic, "command_topic", "devices/{device_id}/commands", "Topic template of the commands")
 
-	fs.StringVar(&c.OutputTable, "output_table", "", "BigQuery table of the windowed aggregates, PROJECT:DATASET.TABLE")
+	fs.StringVar(&c.OutputTable, "output_table", "", "BigQuery table of the windowed aggregates, PROJECT:DATASET.TABLE"+jobflags.RequiredOnDataflow)
 	fs.StringVar(&c.RawTable, "raw_table", "", "BigQuery table of the raw readings (optional)")
 	fs.StringVar(&c.DeadLetterTable, "dead_letter_table", "", "BigQuery table of the dead letters (default: --output_table with suffix _dead_letters)")
 	fs.StringVar(&c.CommandTable, "command_table", "", "BigQuery table of the commands issued (default: --output_table with suffix _commands)")

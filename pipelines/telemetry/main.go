@@ -15,6 +15,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -24,6 +25,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/mqttbeam/mqttbeam/internal/jobflags"
 	"github.com/mqttbeam/mqttbeam/mqttio"
 	"github.com/mqttbeam/mqttbeam/transforms/aggregate"
 	"github.com/mqttbeam/mqttbeam/transforms/enrich"
@@ -41,7 +43,7 @@ func main() {
 	cfg.register(flag.CommandLine)
 	flag.Parse()
 	beam.Init() // on a Dataflow worker, this runs the worker and never returns
-	if err := cfg.validate(); err != nil {
+	if err := errors.Join(cfg.validate(), jobflags.ApplyTemplateLauncher()); err != nil {
 		fmt.Fprintf(os.Stderr, "telemetry: invalid flags:\n%v\n", err)
 		os.Exit(2)
 	}
