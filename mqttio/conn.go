@@ -2,6 +2,7 @@ package mqttio
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -83,8 +84,14 @@ func (c *config) clientOptions(brokers []string, clientID string) (*mqtt.ClientO
 		SetConnectRetry(false).
 		SetOrderMatters(true)
 	if c.Username != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), c.ConnectTimeout)
+		pw, err := c.password(ctx)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
 		opts.SetUsername(c.Username)
-		opts.SetPassword(c.Password)
+		opts.SetPassword(pw)
 	}
 	if usesTLS {
 		tc, err := c.TLS.build()

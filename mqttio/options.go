@@ -1,6 +1,7 @@
 package mqttio
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -20,9 +21,13 @@ type Option func(*config) error
 // so its fields are exported for serialization; users set them through Options.
 type config struct {
 	// Connection.
-	ClientID       string
-	Username       string
-	Password       string
+	ClientID string
+	Username string
+	Password string
+	// PasswordFunc, when set, looks the password up on the worker
+	// (CredentialsFrom), given PasswordRef.
+	PasswordFunc   *beam.EncodedFunc `json:",omitempty"`
+	PasswordRef    string
 	TLS            tlsConfig
 	KeepAlive      time.Duration
 	ConnectTimeout time.Duration
@@ -154,6 +159,56 @@ func Credentials(username, password string) Option {
 		c.Username, c.Password = username, password
 		return nil
 	}
+}
+
+// CredentialsFrom authenticates as username with a password that each worker
+// looks up when it connects: fn(ctx, ref) returns it, e.g. by reading the
+// Secret Manager secret version ref. Only ref travels with the pipeline, so
+// the password appears in no job parameter, graph or log, and a rotated
+// secret is picked up on the next connection. fn must be a top-level function
+// registered with register.Function2x2, so that workers can find it.
+func CredentialsFrom(username string, fn func(ctx context.Context, ref string) (string, error), ref string) Option {
+	return func(c *config) error {
+		switch {
+		case username == "":
+			return optionError("CredentialsFrom", "username must not be empty")
+		case fn == nil:
+			return optionError("CredentialsFrom", "function must not be nil")
+		case ref == "":
+			return optionError("CredentialsFrom", "ref must not be empty")
+		}
+		c.Username, c.Password = username, ""
+		c.PasswordFunc, c.PasswordRef = &beam.EncodedFunc{Fn: reflectx.MakeFunc(fn)}, ref
+		return nil
+	}
+}
+
+// password is the password to connect with: Password, or what PasswordFunc
+// returns for PasswordRef.
+func (c *config) password(ctx context.Context) (string, error) {
+	if c.PasswordFunc == nil || c.PasswordFunc.Fn == nil {
+		return c.Password, nil
+	}
+	f := c.PasswordFunc.Fn
+	want := reflect.TypeOf(func(context.Context, string) (string, error) { return "", nil })
+	if f.Type() != want {
+		return "", fmt.Errorf("mqttio: CredentialsFrom function has type %v, want %v", f.Type(), want)
+	}
+	var pw string
+	var err error
+	if direct, ok := f.(interface{ Interface() any }); ok {
+		if fn, ok := direct.Interface().(func(context.Context, string) (string, error)); ok {
+			pw, err = fn(ctx, c.PasswordRef)
+		}
+	} else {
+		out := f.Call([]any{ctx, c.PasswordRef})
+		pw, _ = out[0].(string)
+		err, _ = out[1].(error)
+	}
+	if err != nil {
+		return "", fmt.Errorf("mqttio: looking up the password of %s: %w", c.Username, err)
+	}
+	return pw, nil
 }
 
 // TLSCAFile trusts the certificate authorities in the PEM file when verifying

@@ -216,3 +216,40 @@ func TestReadStopsAfterMaxReadTime(t *testing.T) {
 	passert.Empty(s, msgs)
 	ptest.RunAndValidate(t, p)
 }
+
+func init() {
+	register.Function2x2(lookUpTestPassword)
+}
+
+// lookUpTestPassword stands in for a secret store.
+func lookUpTestPassword(_ context.Context, ref string) (string, error) {
+	if ref == "projects/p/secrets/mqtt/versions/1" {
+		return "s3cret", nil
+	}
+	return "", fmt.Errorf("secret %s not found", ref)
+}
+
+// CredentialsFrom looks the password up on the worker; a lookup that fails
+// keeps the reader from connecting (retried, logged) and names the secret.
+func TestReadCredentialsFrom(t *testing.T) {
+	b := startEmbedded(t, embeddedbroker.Auth("reader", "s3cret"))
+	id := safeID(t)
+	withCreds := func(o *pahoOptions) { o.SetUsername("reader").SetPassword("s3cret") }
+	primeSession(t, b.URL(), id+"-0", "sec/#", 1, withCreds)
+	publish(t, newClient(t, b.URL(), id+"-pub", true, withCreds), 1, 10, fixedTopic("sec/x"), "m")
+
+	p, s := beam.NewPipelineWithRoot()
+	key := collect(s, t, Read(s, []string{b.URL()}, []string{"sec/#"}, ClientID(id), MaxRecords(10),
+		CredentialsFrom("reader", lookUpTestPassword, "projects/p/secrets/mqtt/versions/1")))
+	ptest.RunAndValidate(t, p)
+	require.Equal(t, expected("m", 10), payloads(collected.take(key)))
+
+	cfg, err := newConfig([]Option{CredentialsFrom("reader", lookUpTestPassword, "projects/p/secrets/other/versions/1")})
+	require.NoError(t, err)
+	_, err = cfg.clientOptions([]string{b.URL()}, id)
+	require.ErrorContains(t, err, "projects/p/secrets/other/versions/1 not found")
+	require.NotContains(t, fmt.Sprint(cfg), "s3cret")
+
+	_, err = newConfig([]Option{CredentialsFrom("", lookUpTestPassword, "x")})
+	require.ErrorContains(t, err, "CredentialsFrom")
+}

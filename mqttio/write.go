@@ -190,9 +190,10 @@ func connectionKey(brokers []string, c *config) (string, error) {
 	b, err := json.Marshal(struct {
 		Brokers                   []string
 		ClientID, User, Password  string
+		PasswordRef               string
 		TLS                       tlsConfig
 		KeepAlive, ConnectTimeout time.Duration
-	}{brokers, c.ClientID, c.Username, c.Password, c.TLS, c.KeepAlive, c.ConnectTimeout})
+	}{brokers, c.ClientID, c.Username, c.Password, c.PasswordRef, c.TLS, c.KeepAlive, c.ConnectTimeout})
 	if err != nil {
 		return "", fmt.Errorf("mqttio.Write: fingerprinting the connection: %w", err)
 	}

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/mqttbeam/mqttbeam/internal/secrets"
 )
 
 // List is a flag that takes comma-separated values and may be repeated.
@@ -117,4 +119,4 @@ func Join(errs ...error) error {
 }
 
 // secretRE is a Secret Manager secret version's resource name.
-var secretRE = regexp.MustCompile(`^projects/[^/]+/secrets/[^/]+/versions/[^/]+$`)
+var secretRE = regexp.MustCompile(secrets.VersionRegex)

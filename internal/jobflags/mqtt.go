@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/mqttbeam/mqttbeam/internal/secrets"
 	"github.com/mqttbeam/mqttbeam/mqttio"
 )
 
@@ -86,6 +87,10 @@ func (m *MQTT) Validate(local bool) error {
 	if m.ClientID == "" {
 		errs = append(errs, Errorf("client_id", "is empty"))
 	}
+	if m.Password != "" && !local {
+		errs = append(errs, Errorf("password", "is for local runs: on Dataflow it would travel inside the job graph; "+
+			"store it in Secret Manager and give --password_secret=projects/P/secrets/S/versions/V"))
+	}
 	if m.Password != "" && m.PasswordSecret != "" {
 		errs = append(errs, Errorf("password_secret", "give --password or --password_secret, not both"))
 	}
@@ -112,11 +117,15 @@ func (m *MQTT) Validate(local bool) error {
 }
 
 // Options are the mqttio options of the connection, for Read and Write
-// alike; password is the resolved password (from --password or the secret).
-func (m *MQTT) Options(password string) []mqttio.Option {
+// alike. With --password_secret, the workers read the password from Secret
+// Manager when they connect; it never travels with the job.
+func (m *MQTT) Options() []mqttio.Option {
 	opts := []mqttio.Option{mqttio.QoS(m.QoS), mqttio.ClientID(m.ClientID), mqttio.InflightWindow(m.InflightWindow)}
-	if m.Username != "" {
-		opts = append(opts, mqttio.Credentials(m.Username, password))
+	switch {
+	case m.PasswordSecret != "":
+		opts = append(opts, mqttio.CredentialsFrom(m.Username, secrets.Password, m.PasswordSecret))
+	case m.Username != "":
+		opts = append(opts, mqttio.Credentials(m.Username, m.Password))
 	}
 	if m.TLSCA != "" {
 		opts = append(opts, mqttio.TLSCAFile(m.TLSCA))

@@ -71,7 +71,7 @@ func build(cfg *config, env *environment) (p *beam.Pipeline, err error) {
 
 	// Read: every message of the topic filters, acknowledged to the broker
 	// once the bundle that read it has committed.
-	messages := mqttio.Read(s, env.brokers, cfg.Topics, cfg.readOptions(env.password)...)
+	messages := mqttio.Read(s, env.brokers, cfg.Topics, cfg.readOptions()...)
 	env.count(s, progressIn, messages)
 
 	// Parse: JSON payloads into readings stamped with their event time;
@@ -98,7 +98,7 @@ func build(cfg *config, env *environment) (p *beam.Pipeline, err error) {
 	if len(env.rules) > 0 {
 		commands, rejected := rules.Evaluate(s, enrich.Inputs(s, enriched), env.rules,
 			rules.CommandTopic(cfg.CommandTopic), rules.AllowedLateness(cfg.AllowedLateness))
-		failed := mqttio.Write(s, env.brokers, commands, cfg.writeOptions(env.password)...)
+		failed := mqttio.Write(s, env.brokers, commands, cfg.writeOptions()...)
 		out.Write(s, rows.CommandsTable,
 			beam.ParDo(s, rows.FromPublication, commands),
 			beam.ParDo(s, rows.FromRejected, rejected),
@@ -111,8 +111,8 @@ func build(cfg *config, env *environment) (p *beam.Pipeline, err error) {
 }
 
 // readOptions are the mqttio.Read options of the flags.
-func (c *config) readOptions(password string) []mqttio.Option {
-	opts := append(c.MQTT.Options(password), mqttio.Readers(c.Readers), mqttio.MaxOutOfOrderness(c.MaxOutOfOrderness))
+func (c *config) readOptions() []mqttio.Option {
+	opts := append(c.MQTT.Options(), mqttio.Readers(c.Readers), mqttio.MaxOutOfOrderness(c.MaxOutOfOrderness))
 	if c.MaxRecords > 0 {
 		opts = append(opts, mqttio.MaxRecords(c.MaxRecords))
 	}
@@ -123,8 +123,8 @@ func (c *config) readOptions(password string) []mqttio.Option {
 }
 
 // writeOptions are the mqttio.Write options of the command publisher.
-func (c *config) writeOptions(password string) []mqttio.Option {
-	return append(c.MQTT.Options(password), mqttio.ClientID(c.MQTT.ClientID+"-commands"))
+func (c *config) writeOptions() []mqttio.Option {
+	return append(c.MQTT.Options(), mqttio.ClientID(c.MQTT.ClientID+"-commands"))
 }
 
 // refreshOptions are the registry's refresh schedule: none for a read

@@ -115,6 +115,16 @@ func TestBadFlagExitsWithStatus2(t *testing.T) {
 	assert.NotContains(t, out, "hunter2")
 }
 
+// A plain password would travel inside the job graph to Dataflow: refused.
+func TestPlainPasswordRefusedOnDataflow(t *testing.T) {
+	out, code := runMain(t, time.Minute, "--runner=dataflow", "--dry_run", "--project=my-project", "--region=europe-west1",
+		"--staging_location=gs://my-bucket/staging", "--broker=ssl://broker.example.com:8883",
+		"--username=reader", "--password=hunter2", "--output_table=my-project:telemetry.aggregates")
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "--password: is for local runs")
+	assert.NotContains(t, out, "hunter2")
+}
+
 // On Dataflow the job translates, offline and without credentials, to a
 // streaming job.
 func TestDataflowDryRun(t *testing.T) {
@@ -122,11 +132,12 @@ func TestDataflowDryRun(t *testing.T) {
 	require.NoError(t, err)
 	out, code := runMain(t, 2*time.Minute, "--runner=dataflow", "--dry_run", "--project=my-project", "--region=europe-west1",
 		"--staging_location=gs://my-bucket/staging", "--broker=ssl://broker.example.com:8883",
-		"--username=reader", "--password=hunter2", "--output_table=my-project:telemetry.aggregates",
+		"--username=reader", "--password_secret=projects/my-project/secrets/mqtt/versions/latest", "--output_table=my-project:telemetry.aggregates",
 		"--raw_table=my-project:telemetry.readings", "--registry=bq://my-project:fleet.devices", "--rules="+ruleFile)
 	require.Equal(t, 0, code, out)
 	assert.Contains(t, out, "JOB_TYPE_STREAMING")
 	assert.NotContains(t, out, "JOB_TYPE_BATCH")
+	assert.Contains(t, out, "projects/my-project/secrets/mqtt/versions/latest", "the workers read the secret")
 }
 
 // fleetMessage is one message a test publishes.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"maps"
@@ -35,7 +34,6 @@ const progressIn = "in"
 // fleet.
 type environment struct {
 	brokers  []string
-	password string
 	registry string
 	rules    []rules.Rule
 	outputs  *outputs.Outputs
@@ -60,17 +58,12 @@ func (env *environment) close() {
 
 // setup prepares the environment of the flags; the caller closes it.
 func setup(ctx context.Context, cfg *config) (env *environment, err error) {
-	env = &environment{brokers: cfg.MQTT.Brokers, password: cfg.MQTT.Password, registry: cfg.Registry, local: cfg.Runner != "dataflow"}
+	env = &environment{brokers: cfg.MQTT.Brokers, registry: cfg.Registry, local: cfg.Runner != "dataflow"}
 	defer func() {
 		if err != nil {
 			env.close()
 		}
 	}()
-	if cfg.MQTT.PasswordSecret != "" {
-		if env.password, err = readSecret(ctx, cfg.MQTT.PasswordSecret); err != nil {
-			return env, fmt.Errorf("--password_secret: %w", err)
-		}
-	}
 	if cfg.MQTT.IsEmbedded() {
 		if err := env.startFleet(ctx, cfg); err != nil {
 			return env, err
@@ -226,9 +219,4 @@ func reportTables(srv *bqtest.Server, tables map[string]string) {
 		}
 		log.Printf("telemetry: embedded BigQuery: %s has %d rows", table, len(rs))
 	}
-}
-
-// readSecret reads a Secret Manager secret version.
-func readSecret(ctx context.Context, name string) (string, error) {
-	return "", errors.New("reading " + name + ": Secret Manager is not supported yet")
 }

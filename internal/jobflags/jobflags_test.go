@@ -1,0 +1,60 @@
+package jobflags
+
+import (
+	"flag"
+	"regexp"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestListReplacesDefaultThenAppends(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	var l List
+	ListVar(fs, &l, "topic", []string{"a/+"}, "")
+	assert.Equal(t, List{"a/+"}, l)
+	require.NoError(t, fs.Parse([]string{"--topic=b/#, c/x", "--topic=d"}))
+	assert.Equal(t, List{"b/#", "c/x", "d"}, l)
+}
+
+func TestTable(t *testing.T) {
+	for _, ok := range []string{"", "my-project:telemetry.aggregates", "example.com:my-project:ds_1.t-2"} {
+		assert.NoError(t, Table("output_table", ok), ok)
+	}
+	for _, bad := range []string{"my-project.telemetry.aggregates", "p:ds.t", "My-Project:ds.t", "my-project:ds", "my-project:d s.t"} {
+		err := Table("output_table", bad)
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), "--output_table")
+	}
+	_, err := regexp.CompilePOSIX(TableRegex)
+	assert.NoError(t, err, "templates use TableRegex as POSIX ERE")
+}
+
+func TestValidateRunner(t *testing.T) {
+	assert.NoError(t, ValidateRunner(Prism, false))
+	assert.NoError(t, ValidateRunner(Dataflow, false))
+	assert.NoError(t, ValidateRunner(Direct, true))
+	assert.ErrorContains(t, ValidateRunner(Direct, false), "--runner: the direct runner only runs bounded reads")
+	assert.ErrorContains(t, ValidateRunner("flink", false), `--runner: "flink" is not one of prism, direct, dataflow`)
+}
+
+func TestMQTTValidate(t *testing.T) {
+	parse := func(allowEmbedded bool, args ...string) *MQTT {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		var m MQTT
+		m.Register(fs, "job", allowEmbedded)
+		require.NoError(t, fs.Parse(args))
+		return &m
+	}
+	assert.NoError(t, parse(true).Validate(true))
+	assert.ErrorContains(t, parse(true).Validate(false), "--broker: embedded runs only on local runners")
+	assert.ErrorContains(t, parse(false).Validate(true), "--broker: is required")
+	assert.ErrorContains(t, parse(false, "--broker=tcp://h:1883", "--qos=3").Validate(true), "--qos: 3 is not 0, 1 or 2")
+	err := parse(false, "--broker=tcp://h:1883", "--username=u", "--password=pw").Validate(false)
+	assert.ErrorContains(t, err, "--password: is for local runs")
+	assert.NotContains(t, err.Error(), "pw\"")
+	assert.NoError(t, parse(false, "--broker=ssl://h:8883", "--username=u", "--password_secret=projects/p/secrets/s/versions/1").Validate(false))
+	assert.ErrorContains(t, parse(false, "--broker=ssl://h:8883", "--username=u", "--password_secret=s").Validate(false), "--password_secret")
+	assert.Len(t, parse(false, "--broker=ssl://h:8883", "--username=u", "--password_secret=projects/p/secrets/s/versions/1").Options(), 4)
+}

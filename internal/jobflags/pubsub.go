@@ -1,0 +1,108 @@
+package jobflags
+
+import (
+	"net"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/mqttbeam/mqttbeam/mqttio"
+)
+
+// TopicRegex and SubscriptionRegex are the patterns of Pub/Sub topic and
+// subscription flags (full resource names), also used in the templates'
+// metadata.
+const (
+	TopicRegex        = `^projects/[a-z0-9][a-z0-9.:-]{0,62}/topics/[A-Za-z][A-Za-z0-9._~+%-]{2,254}$`
+	SubscriptionRegex = `^projects/[a-z0-9][a-z0-9.:-]{0,62}/subscriptions/[A-Za-z][A-Za-z0-9._~+%-]{2,254}$`
+)
+
+var (
+	topicRE        = regexp.MustCompile(TopicRegex)
+	subscriptionRE = regexp.MustCompile(SubscriptionRegex)
+)
+
+// PubSubTopic checks a projects/PROJECT/topics/TOPIC flag value; empty is
+// allowed.
+func PubSubTopic(name, v string) error {
+	if v == "" || topicRE.MatchString(v) {
+		return nil
+	}
+	return Errorf(name, "%q is not a Pub/Sub topic as projects/PROJECT/topics/TOPIC", v)
+}
+
+// PubSubSubscription checks a projects/PROJECT/subscriptions/SUBSCRIPTION
+// flag value; empty is allowed.
+func PubSubSubscription(name, v string) error {
+	if v == "" || subscriptionRE.MatchString(v) {
+		return nil
+	}
+	return Errorf(name, "%q is not a Pub/Sub subscription as projects/PROJECT/subscriptions/SUBSCRIPTION", v)
+}
+
+// LocalEndpoint checks a host:port flag that points a client at a local
+// server (an emulator, a test server): plaintext and without credentials, so
+// local runners only. Empty is allowed.
+func LocalEndpoint(name, v string, local bool) error {
+	if v == "" {
+		return nil
+	}
+	if !local {
+		return Errorf(name, "is for local runs only (plaintext, no credentials)")
+	}
+	if host, port, err := net.SplitHostPort(v); err != nil || host == "" || port == "" {
+		return Errorf(name, "%q is not host:port", v)
+	}
+	return nil
+}
+
+// placeholderRE is a {field} placeholder of a topic template.
+var placeholderRE = regexp.MustCompile(`\{[^{}/+#]*\}`)
+
+// TopicTemplate checks a topic template flag such as
+// "devices/{device_id}/commands": every {field} filled in must give a valid
+// topic to publish to. With fields, only those placeholders are allowed.
+func TopicTemplate(name, tmpl string, fields ...string) error {
+	for _, p := range placeholderRE.FindAllString(tmpl, -1) {
+		field := p[1 : len(p)-1]
+		if field == "" {
+			return Errorf(name, "%q has an empty placeholder {}", tmpl)
+		}
+		if len(fields) > 0 && !slices.Contains(fields, field) {
+			return Errorf(name, "%q: placeholder %s is not one of {%s}", tmpl, p, strings.Join(fields, "}, {"))
+		}
+	}
+	filled := placeholderRE.ReplaceAllString(tmpl, "x")
+	if strings.ContainsAny(filled, "{}") {
+		return Errorf(name, "%q has an unbalanced or invalid placeholder: want {field}", tmpl)
+	}
+	if err := mqttio.ValidateTopic(filled); err != nil {
+		return Errorf(name, "%q does not make a valid topic: %v", tmpl, err)
+	}
+	return nil
+}
+
+// DeviceTopic checks a template that finds a device id in the topics a job
+// reads, such as "devices/{device_id}/#": a topic filter ('+' and a last '#'
+// allowed) with {device_id} exactly once, as a whole level.
+func DeviceTopic(name, tmpl string) error {
+	levels := strings.Split(tmpl, "/")
+	n := 0
+	for i, l := range levels {
+		if l == "{device_id}" {
+			n++
+			levels[i] = "+"
+		}
+	}
+	if n != 1 {
+		return Errorf(name, "%q must have {device_id} exactly once as a whole level", tmpl)
+	}
+	filter := strings.Join(levels, "/")
+	if strings.ContainsAny(filter, "{}") {
+		return Errorf(name, "%q: {device_id} is the only placeholder", tmpl)
+	}
+	if err := mqttio.ValidateFilter(filter); err != nil {
+		return Errorf(name, "%q: %v", tmpl, err)
+	}
+	return nil
+}

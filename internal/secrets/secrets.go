@@ -1,0 +1,57 @@
+// Package secrets reads passwords from Google Secret Manager on the workers,
+// for mqttio.CredentialsFrom: a job is given the name of a secret version
+// (--password_secret), never the password.
+package secrets
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+
+	secretmanager "cloud.google.com/go/secretmanager/apiv1"
+	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+func init() {
+	register.Function2x2(Password)
+}
+
+// EndpointEnv, when set to host:port, points Password at a local Secret
+// Manager (an emulator or a test server) over plaintext gRPC, without
+// credentials.
+const EndpointEnv = "MQTTBEAM_SECRETMANAGER_ENDPOINT"
+
+// VersionRegex is the form of a secret version's resource name.
+const VersionRegex = `^projects/[^/]+/secrets/[^/]+/versions/[^/]+$`
+
+var versionRE = regexp.MustCompile(VersionRegex)
+
+// Password returns the payload of the Secret Manager secret version name
+// (projects/P/secrets/S/versions/V, V a number or "latest"), read with the
+// worker's default credentials (on Dataflow: the worker service account,
+// which needs roles/secretmanager.secretAccessor on the secret).
+func Password(ctx context.Context, name string) (string, error) {
+	if !versionRE.MatchString(name) {
+		return "", fmt.Errorf("secrets: %q is not a secret version (projects/P/secrets/S/versions/V)", name)
+	}
+	var opts []option.ClientOption
+	if ep := os.Getenv(EndpointEnv); ep != "" {
+		opts = append(opts, option.WithEndpoint(ep), option.WithoutAuthentication(),
+			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	}
+	client, err := secretmanager.NewClient(ctx, opts...)
+	if err != nil {
+		return "", fmt.Errorf("secrets: connecting to Secret Manager: %w", err)
+	}
+	defer client.Close()
+	resp, err := client.AccessSecretVersion(ctx, &secretmanagerpb.AccessSecretVersionRequest{Name: name})
+	if err != nil {
+		return "", fmt.Errorf("secrets: reading %s: %w", name, err)
+	}
+	return string(resp.GetPayload().GetData()), nil
+}
