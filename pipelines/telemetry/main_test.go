@@ -231,6 +231,14 @@ func testEndToEnd(t *testing.T, url string, publish publisher) {
 	msgs = append(msgs,
 		fleetMessage{"devices/d1/telemetry", "not json"},
 		fleetMessage{"devices/d2/telemetry", fmt.Sprintf(`{"ts":%d,"status":"ok"}`, start.UnixMilli())})
+	noMetrics := msgs[len(msgs)-1].payload
+	// d2 is still hot in the next window: the rule's 10m cooldown holds
+	// the second command back.
+	next := start.Add(time.Minute)
+	for i, temp := range []float64{90, 91} {
+		msgs = append(msgs, fleetMessage{"devices/d2/telemetry",
+			fmt.Sprintf(`{"ts":%d,"temperature":%v,"humidity":%d}`, next.Add(time.Duration(i)*time.Second).UnixMilli(), temp, 50+i)})
+	}
 
 	registry := writeFile(t, "devices.csv", "device_id,site,model\nd1,berlin,x1\nd2,lyon,x2\n")
 	ruleFile := writeFile(t, "rules.yaml", "rules:\n- name: overheat\n  metric: temperature\n  stat: max\n  op: '>'\n  value: 80\n  command: {action: throttle}\n  cooldown: 10m\n")
@@ -251,15 +259,24 @@ func testEndToEnd(t *testing.T, url string, publish publisher) {
 	aggs := readJSONL[rows.Aggregate](t, filepath.Join(dir, rows.AggregatesTable+".jsonl"))
 	got := map[string]rows.Aggregate{}
 	for _, a := range aggs {
+		assert.Equal(t, "on_time", a.Pane)
+		if a.WindowStart.Equal(next) {
+			assert.Equal(t, "d2", a.DeviceID)
+			assert.Equal(t, int64(2), a.Count)
+			if a.Metric == "temperature" {
+				assert.Equal(t, 91.0, a.Max)
+			}
+			continue
+		}
 		key := a.DeviceID + "/" + a.Metric
 		require.NotContains(t, got, key, "one pane per window")
 		got[key] = a
 		assert.Equal(t, start, a.WindowStart.UTC(), key)
 		assert.Equal(t, start.Add(time.Minute), a.WindowEnd.UTC(), key)
-		assert.Equal(t, "on_time", a.Pane, key)
 		assert.Equal(t, int64(5), a.Count, key)
 	}
 	require.Len(t, got, 6)
+	require.Len(t, aggs, 8, "six aggregates in the first window, two in the next")
 	assert.Equal(t, rows.Aggregate{}.Site, got["d3/temperature"].Site)
 	assert.False(t, got["d3/temperature"].KnownDevice)
 	assert.True(t, got["d1/humidity"].KnownDevice)
@@ -269,9 +286,9 @@ func testEndToEnd(t *testing.T, url string, publish publisher) {
 	assert.Equal(t, []float64{70, 85, 388, 77.6, 70, 78}, []float64{d2.Min, d2.Max, d2.Sum, d2.Mean, d2.First, d2.Last})
 	assert.Equal(t, 42.0, got["d1/humidity"].Mean)
 
-	// Readings: the fifteen good messages.
+	// Readings: the seventeen good messages.
 	readings := readJSONL[rows.Reading](t, filepath.Join(dir, rows.ReadingsTable+".jsonl"))
-	assert.Len(t, readings, 15)
+	assert.Len(t, readings, 17)
 
 	// Dead letters: the two bad messages, with their bytes and reasons.
 	dead := readJSONL[rows.DeadLetter](t, filepath.Join(dir, rows.DeadLettersTable+".jsonl"))
@@ -282,10 +299,11 @@ func testEndToEnd(t *testing.T, url string, publish publisher) {
 	}
 	assert.Equal(t, map[string]string{
 		telemetry.ReasonNotJSON:   "not json",
-		telemetry.ReasonNoMetrics: msgs[16].payload,
+		telemetry.ReasonNoMetrics: noMetrics,
 	}, reasons)
 
-	// Commands: one, to the hot device, audited and published.
+	// Commands: one, to the hot device, audited and published; the next
+	// window's firing is held back by the cooldown.
 	audit := readJSONL[rows.Command](t, filepath.Join(dir, rows.CommandsTable+".jsonl"))
 	require.Len(t, audit, 1)
 	assert.Equal(t, "d2", audit[0].DeviceID)
