@@ -74,3 +74,13 @@ func ApplyTemplateLauncher() error {
 	}
 	return nil
 }
+
+// SwitchRunner makes the job run on runner instead of the one --runner
+// names (beamx.Run reads the flag), e.g. prism for a job the direct runner
+// cannot run.
+func SwitchRunner(runner string) error {
+	if err := flag.Set("runner", runner); err != nil {
+		return fmt.Errorf("--runner: %w", err)
+	}
+	return nil
+}

@@ -47,6 +47,15 @@ func main() {
 		fmt.Fprintf(os.Stderr, "telemetry: invalid flags:\n%v\n", err)
 		os.Exit(2)
 	}
+	if cfg.Runner == jobflags.Direct {
+		// The deprecated direct runner has no state or timers.
+		fmt.Fprintln(os.Stderr, "telemetry: the direct runner cannot run this job (its late-data check and rule cooldowns need state and timers): running it on prism, also in this process")
+		if err := jobflags.SwitchRunner(jobflags.Prism); err != nil {
+			fmt.Fprintf(os.Stderr, "telemetry: %v\n", err)
+			os.Exit(2)
+		}
+		cfg.Runner = jobflags.Prism
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	context.AfterFunc(ctx, stop) // a second interrupt kills the process

@@ -115,6 +115,16 @@ func TestBadFlagExitsWithStatus2(t *testing.T) {
 	assert.NotContains(t, out, "hunter2")
 }
 
+// The direct runner has no state or timers: a bounded run goes to prism
+// with a notice instead of panicking.
+func TestDirectRunnerRunsOnPrism(t *testing.T) {
+	out, code := runMain(t, 2*time.Minute, "--runner=direct", "--max_records=30", "--window=1s", "--simulate_rate=20", "--progress_every=0s")
+	require.Equal(t, 0, code, out)
+	assert.Contains(t, out, "running it on prism")
+	assert.Contains(t, out, "telemetry: done in")
+	assert.Contains(t, out, "30 messages in")
+}
+
 // A plain password would travel inside the job graph to Dataflow: refused.
 func TestPlainPasswordRefusedOnDataflow(t *testing.T) {
 	out, code := runMain(t, time.Minute, "--runner=dataflow", "--dry_run", "--project=my-project", "--region=europe-west1",
