@@ -58,3 +58,17 @@ func TestMQTTValidate(t *testing.T) {
 	assert.ErrorContains(t, parse(false, "--broker=ssl://h:8883", "--username=u", "--password_secret=s").Validate(false), "--password_secret")
 	assert.Len(t, parse(false, "--broker=ssl://h:8883", "--username=u", "--password_secret=projects/p/secrets/s/versions/1").Options(), 4)
 }
+
+func TestRunnerLongNames(t *testing.T) {
+	f := flag.Lookup("runner")
+	if f == nil {
+		flag.String("runner", "", "")
+		f = flag.Lookup("runner")
+	}
+	old := f.Value.String()
+	t.Cleanup(func() { _ = flag.Set("runner", old) })
+	for in, want := range map[string]string{"": Prism, "DataflowRunner": Dataflow, "dataflow": Dataflow, "PrismRunner": Prism, "direct": Direct} {
+		require.NoError(t, flag.Set("runner", in))
+		assert.Equal(t, want, Runner(), in)
+	}
+}

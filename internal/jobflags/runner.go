@@ -15,13 +15,14 @@ const (
 )
 
 // Runner is the runner Beam's --runner flag selects: prism when it is empty,
-// as beamx.Run does.
+// as beamx.Run does. Beam's long names (DataflowRunner, PrismRunner,
+// DirectRunner), which launchers may pass, count as the short ones.
 func Runner() string {
 	f := flag.Lookup("runner")
 	if f == nil || f.Value.String() == "" {
 		return Prism
 	}
-	return strings.ToLower(f.Value.String())
+	return strings.TrimSuffix(strings.ToLower(f.Value.String()), "runner")
 }
 
 // IsLocal reports whether runner runs the pipeline in this process.
@@ -48,7 +49,8 @@ func ValidateRunner(runner string, bounded bool) error {
 const TemplateLauncherEnv = "FLEX_TEMPLATE_GO_BINARY"
 
 // ApplyTemplateLauncher prepares a run started by Dataflow's flex template
-// launcher: the job's workers run this very binary (--worker_binary, so
+// launcher: the job goes to Dataflow (--runner=dataflow unless given), the
+// job's workers run this very binary (--worker_binary, so
 // nothing is compiled in the launcher, which has no Go toolchain) and the
 // launcher returns once the job is submitted (--execute_async). Flags the
 // user set explicitly are kept. It does nothing outside a template image.
@@ -58,6 +60,12 @@ func ApplyTemplateLauncher() error {
 	}
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["runner"] {
+		// The launcher submits the job; it must not run it itself.
+		if err := flag.Set("runner", Dataflow); err != nil {
+			return fmt.Errorf("--runner: %w", err)
+		}
+	}
 	if !set["worker_binary"] {
 		exe, err := os.Executable()
 		if err != nil {

@@ -43,7 +43,9 @@ func main() {
 	cfg.register(flag.CommandLine)
 	flag.Parse()
 	beam.Init() // on a Dataflow worker, this runs the worker and never returns
-	if err := errors.Join(cfg.validate(), jobflags.ApplyTemplateLauncher()); err != nil {
+	// The template launcher's settings first: they choose the runner that
+	// the flags are validated for.
+	if err := errors.Join(jobflags.ApplyTemplateLauncher(), cfg.validate()); err != nil {
 		fmt.Fprintf(os.Stderr, "telemetry: invalid flags:\n%v\n", err)
 		os.Exit(2)
 	}
