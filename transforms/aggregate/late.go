@@ -123,6 +123,15 @@ type tooLateFn struct {
 	Expiry timers.EventTime
 
 	set map[timerKey]bool // the timers this bundle has set
+	// expired caches Expired per shard for the bundle: reading state is a
+	// round trip to the runner, and a bundle owns its keys' state, so one
+	// read per shard and bundle is enough.
+	expired map[int64]cachedExpiry
+}
+
+type cachedExpiry struct {
+	at int64
+	ok bool
 }
 
 type timerKey struct {
@@ -133,13 +142,27 @@ type timerKey struct {
 // wants the emitters here too).
 func (fn *tooLateFn) StartBundle(_, _ func(telemetry.Reading)) {
 	fn.set = map[timerKey]bool{}
+	fn.expired = map[int64]cachedExpiry{}
+}
+
+// expiredOf is the shard's Expired state, read once per bundle.
+func (fn *tooLateFn) expiredOf(sp state.Provider, shard int64) (int64, bool, error) {
+	if c, hit := fn.expired[shard]; hit {
+		return c.at, c.ok, nil
+	}
+	at, ok, err := fn.Expired.Read(sp)
+	if err != nil {
+		return 0, false, fmt.Errorf("reading the expiry of shard %d: %w", shard, err)
+	}
+	fn.expired[shard] = cachedExpiry{at, ok}
+	return at, ok, nil
 }
 
 func (fn *tooLateFn) ProcessElement(ctx context.Context, ts beam.EventTime, sp state.Provider, tp timers.Provider, shard int64, r telemetry.Reading, emit, tooLate func(telemetry.Reading)) error {
 	first, last := fn.Windows.expiries(int64(ts))
-	expired, ok, err := fn.Expired.Read(sp)
+	expired, ok, err := fn.expiredOf(sp, shard)
 	if err != nil {
-		return fmt.Errorf("reading the expiry of shard %d: %w", shard, err)
+		return err
 	}
 	if ok && last <= expired {
 		readingsTooLate.Inc(ctx, 1)
@@ -171,13 +194,17 @@ func (fn *tooLateFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.P
 	if err != nil {
 		return fmt.Errorf("expiry timer of shard %d: bad tag %q: %w", shard, tc.Tag, err)
 	}
-	expired, ok, err := fn.Expired.Read(sp)
+	if fn.expired == nil { // a bundle of timers only
+		fn.expired = map[int64]cachedExpiry{}
+	}
+	expired, ok, err := fn.expiredOf(sp, shard)
 	if err != nil {
-		return fmt.Errorf("reading the expiry of shard %d: %w", shard, err)
+		return err
 	}
 	if ok && expired >= at {
 		return nil
 	}
+	fn.expired[shard] = cachedExpiry{at, true}
 	return fn.Expired.Write(sp, at)
 }
 
