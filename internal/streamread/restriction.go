@@ -13,6 +13,7 @@ package streamread
 
 import (
 	"fmt"
+	"github.com/mqttbeam/mqttbeam/internal/drain"
 	"math"
 	"reflect"
 	"sync/atomic"
@@ -65,7 +66,7 @@ func (r Restriction) String() string {
 // Finished reports whether a bounded read that is about to claim offset next
 // has reached its end (its Limit or its Deadline).
 func (r Restriction) Finished(next int64) bool {
-	return (r.Limit > 0 && next >= r.Limit) ||
+	return drain.Requested() || (r.Limit > 0 && next >= r.Limit) ||
 		(r.Deadline > 0 && time.Now().UnixMilli() >= r.Deadline)
 }
 

@@ -1,0 +1,139 @@
+// Package jobtest helps test the pipelines' main packages as their users run
+// them: main in a child process (the test binary re-executed with the job's
+// arguments), flags parsed without running, JSON lines outputs read back and
+// a Pub/Sub test server.
+package jobtest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"cloud.google.com/go/pubsub/v2/pstest"
+	"github.com/stretchr/testify/require"
+)
+
+// RunChild runs main and exits when the environment variable env holds the
+// job's arguments (a JSON list), as RunMain sets it; otherwise it returns.
+// Call it first in TestMain.
+func RunChild(env, job string, main func()) {
+	args := os.Getenv(env)
+	if args == "" {
+		return
+	}
+	var list []string
+	if err := json.Unmarshal([]byte(args), &list); err != nil {
+		panic(err)
+	}
+	os.Args = append([]string{job}, list...)
+	main()
+	os.Exit(0)
+}
+
+// RunMain runs the job in a child process (this test binary, whose TestMain
+// calls RunChild with env) in a temporary directory, and returns its
+// combined output and exit code. It fails the test when the job outlives
+// timeout.
+func RunMain(t *testing.T, env string, timeout time.Duration, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := command(ctx, t, env, args)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, ctx.Err(), "the job did not end within %v:\n%s", timeout, out)
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode()
+	}
+	require.NoError(t, err)
+	return string(out), 0
+}
+
+// ParseFlags parses args on a new flag set, on which register defines the
+// job's flags, and validates them, as the job's main does.
+func ParseFlags(register func(*flag.FlagSet), validate func() error, args ...string) error {
+	fs := flag.NewFlagSet("job", flag.ContinueOnError)
+	register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return validate()
+}
+
+// ReadJSONL reads a newline-delimited JSON file of T.
+func ReadJSONL[T any](t *testing.T, path string) []T {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var out []T
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var v T
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &v), "%s: %s", path, sc.Text())
+		out = append(out, v)
+	}
+	require.NoError(t, sc.Err())
+	return out
+}
+
+// PubSub starts a pstest server with topic and a subscription to it (both
+// full resource names); the test's cleanup stops it.
+func PubSub(t *testing.T, topic, subscription string) *pstest.Server {
+	t.Helper()
+	srv := pstest.NewServer()
+	t.Cleanup(func() { require.NoError(t, srv.Close()) })
+	ctx := context.Background()
+	_, err := srv.GServer.CreateTopic(ctx, &pubsubpb.Topic{Name: topic})
+	require.NoError(t, err)
+	_, err = srv.GServer.CreateSubscription(ctx, &pubsubpb.Subscription{Name: subscription, Topic: topic, AckDeadlineSeconds: 10})
+	require.NoError(t, err)
+	return srv
+}
+
+// Interrupt runs the job in a child process as RunMain does, sends it an
+// interrupt (SIGINT) when a line of its standard error satisfies ready, and
+// returns that output once the job has exited. It fails the test when the job
+// ends before it is ready, fails, or outlives timeout.
+func Interrupt(t *testing.T, env string, timeout time.Duration, ready func(line string) bool, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := command(ctx, t, env, args)
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	var log strings.Builder
+	sc := bufio.NewScanner(stderr)
+	interrupted := false
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+		if !interrupted && ready(sc.Text()) {
+			require.NoError(t, cmd.Process.Signal(os.Interrupt))
+			interrupted = true
+		}
+	}
+	require.NoError(t, cmd.Wait(), log.String())
+	require.True(t, interrupted, "the job ended before it was ready:\n%s", log.String())
+	return log.String()
+}
+
+// command is the child process that runs the job with args, in a temporary
+// directory.
+func command(ctx context.Context, t *testing.T, env string, args []string) *exec.Cmd {
+	t.Helper()
+	b, err := json.Marshal(args)
+	require.NoError(t, err)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env+"="+string(b))
+	cmd.Dir = t.TempDir()
+	return cmd
+}

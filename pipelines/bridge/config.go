@@ -1,0 +1,170 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/mqttbeam/mqttbeam/internal/jobflags"
+	"github.com/mqttbeam/mqttbeam/mqttio"
+)
+
+// Directions of the bridge.
+const (
+	toPubSub = "mqtt_to_pubsub"
+	toMQTT   = "pubsub_to_mqtt"
+)
+
+// Ordering keys of the MQTT -> Pub/Sub direction.
+const (
+	orderNone   = "none"
+	orderDevice = "device_id"
+	orderTopic  = "topic"
+)
+
+// config is the job's flags, validated.
+type config struct {
+	MQTT      jobflags.MQTT
+	Direction string
+	// PubSubEndpoint points the Pub/Sub clients at a local server.
+	PubSubEndpoint string
+	Readers        int
+
+	// MQTT -> Pub/Sub.
+	Topics      jobflags.List
+	OutputTopic string
+	OrderingKey string
+	DeviceTopic string
+
+	// Pub/Sub -> MQTT.
+	InputSubscription string
+	MQTTTopicTemplate string
+	DeadLetterTable   string
+	OutputDir         string
+	// BigQueryEndpoint points the BigQuery sink at a local server.
+	BigQueryEndpoint string
+
+	Duration      time.Duration
+	MaxRecords    int64
+	ProgressEvery time.Duration
+	Runner        string
+}
+
+// register defines the job's flags on fs.
+func (c *config) register(fs *flag.FlagSet) {
+	c.MQTT.Register(fs, "mqttbeam-bridge", false)
+	fs.StringVar(&c.Direction, "direction", toPubSub, "mqtt_to_pubsub: MQTT messages to a Pub/Sub topic; pubsub_to_mqtt: Pub/Sub messages to MQTT topics")
+	fs.StringVar(&c.PubSubEndpoint, "pubsub_endpoint", "", "Local runs only: host:port of a Pub/Sub emulator or pstest (plaintext, no credentials)")
+	fs.IntVar(&c.Readers, "readers", 1, "Parallel readers: MQTT clients on a shared subscription ($share/...), or Pub/Sub streaming pulls")
+
+	fs.Var(&c.Topics, "topic", "mqtt_to_pubsub: topic filters to read, comma-separated or repeated; wildcards allowed, e.g. devices/+/telemetry/# (required with --direction=mqtt_to_pubsub)")
+	fs.StringVar(&c.OutputTopic, "output_topic", "", "mqtt_to_pubsub: Pub/Sub topic to publish to, projects/PROJECT/topics/TOPIC (required with --direction=mqtt_to_pubsub)")
+	fs.StringVar(&c.OrderingKey, "ordering_key", orderNone, "mqtt_to_pubsub: ordering key of the Pub/Sub messages: none, device_id (from --device_topic) or topic")
+	fs.StringVar(&c.DeviceTopic, "device_topic", "devices/{device_id}/#", "mqtt_to_pubsub: topic template that names the device id level, for --ordering_key=device_id")
+
+	fs.StringVar(&c.InputSubscription, "input_subscription", "", "pubsub_to_mqtt: Pub/Sub subscription to read, projects/PROJECT/subscriptions/SUBSCRIPTION (required with --direction=pubsub_to_mqtt)")
+	fs.StringVar(&c.MQTTTopicTemplate, "mqtt_topic_template", "", "pubsub_to_mqtt: MQTT topic template filled from the message's attributes, e.g. devices/{device_id}/commands (default: the mqtt_topic attribute)")
+	fs.StringVar(&c.DeadLetterTable, "dead_letter_table", "", "pubsub_to_mqtt: BigQuery table of the messages not published (unsafe topics), PROJECT:DATASET.TABLE (required with pubsub_to_mqtt on Dataflow)")
+	fs.StringVar(&c.BigQueryEndpoint, "bigquery_endpoint", "", `pubsub_to_mqtt, local runs only: "embedded" writes the dead letters to an in-process BigQuery test server, or REST_URL,GRPC_HOST:PORT of a local server`)
+	fs.StringVar(&c.OutputDir, "output_dir", "", "pubsub_to_mqtt: local directory for the dead letters as JSON lines (default ./out when no --dead_letter_table)")
+
+	fs.DurationVar(&c.Duration, "duration", 0, "Stop reading after this long (0: until interrupted)")
+	fs.Int64Var(&c.MaxRecords, "max_records", 0, "Stop after reading this many messages (0: no limit)")
+	fs.DurationVar(&c.ProgressEvery, "progress_every", 5*time.Second, "How often a local run prints its progress (0: never)")
+}
+
+// validate checks the flags and fills in defaults that depend on others.
+func (c *config) validate() error {
+	c.Runner = jobflags.Runner()
+	local := jobflags.IsLocal(c.Runner)
+	errs := []error{
+		jobflags.ValidateRunner(c.Runner, c.Duration > 0 || c.MaxRecords > 0),
+		c.MQTT.Validate(local),
+		jobflags.OneOf("direction", c.Direction, toPubSub, toMQTT),
+		jobflags.LocalEndpoint("pubsub_endpoint", c.PubSubEndpoint, local),
+		jobflags.NonNegative("duration", c.Duration),
+		jobflags.NonNegative("progress_every", c.ProgressEvery),
+	}
+	if c.Readers < 1 {
+		errs = append(errs, jobflags.Errorf("readers", "%d is not a positive number", c.Readers))
+	}
+	if c.MaxRecords < 0 {
+		errs = append(errs, jobflags.Errorf("max_records", "%d is negative", c.MaxRecords))
+	}
+	switch c.Direction {
+	case toPubSub:
+		errs = append(errs, c.validateToPubSub()...)
+	case toMQTT:
+		errs = append(errs, c.validateToMQTT()...)
+	}
+	return errors.Join(errs...)
+}
+
+// validateToPubSub checks the flags of the MQTT -> Pub/Sub direction.
+func (c *config) validateToPubSub() []error {
+	errs := []error{
+		jobflags.PubSubTopic("output_topic", c.OutputTopic),
+		jobflags.OneOf("ordering_key", c.OrderingKey, orderNone, orderDevice, orderTopic),
+		jobflags.DeviceTopic("device_topic", c.DeviceTopic),
+		c.onlyFor(toMQTT, map[string]bool{"input_subscription": c.InputSubscription != "", "mqtt_topic_template": c.MQTTTopicTemplate != "",
+			"dead_letter_table": c.DeadLetterTable != "", "output_dir": c.OutputDir != "", "bigquery_endpoint": c.BigQueryEndpoint != ""}),
+	}
+	if len(c.Topics) == 0 {
+		errs = append(errs, jobflags.Errorf("topic", "is required: topic filters such as devices/+/telemetry/#"))
+	}
+	for _, t := range c.Topics {
+		if err := mqttio.ValidateFilter(t); err != nil {
+			errs = append(errs, jobflags.Errorf("topic", "%v", err))
+		}
+	}
+	if c.OutputTopic == "" {
+		errs = append(errs, jobflags.Errorf("output_topic", "is required: projects/PROJECT/topics/TOPIC"))
+	}
+	return errs
+}
+
+// validateToMQTT checks the flags of the Pub/Sub -> MQTT direction.
+func (c *config) validateToMQTT() []error {
+	errs := []error{
+		jobflags.PubSubSubscription("input_subscription", c.InputSubscription),
+		jobflags.Table("dead_letter_table", c.DeadLetterTable),
+		c.onlyFor(toPubSub, map[string]bool{"topic": len(c.Topics) > 0, "output_topic": c.OutputTopic != "",
+			"ordering_key": c.OrderingKey != orderNone}),
+	}
+	if c.InputSubscription == "" {
+		errs = append(errs, jobflags.Errorf("input_subscription", "is required: projects/PROJECT/subscriptions/SUBSCRIPTION"))
+	}
+	if c.MQTTTopicTemplate != "" {
+		errs = append(errs, jobflags.TopicTemplate("mqtt_topic_template", c.MQTTTopicTemplate))
+	}
+	dir, err := jobflags.ValidateOutputs(c.Runner, "dead_letter_table", c.DeadLetterTable, c.OutputDir, c.BigQueryEndpoint)
+	c.OutputDir = dir
+	return append(errs, err)
+}
+
+// onlyFor reports the flags of set (name -> given) that were given although
+// they apply only to the other direction.
+func (c *config) onlyFor(direction string, set map[string]bool) error {
+	var errs []error
+	for name, given := range set {
+		if given {
+			errs = append(errs, jobflags.Errorf(name, "applies only to --direction=%s", direction))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// String describes the job for its start-up line (no secrets).
+func (c *config) String() string {
+	if c.Direction == toPubSub {
+		return fmt.Sprintf("bridge on %s: MQTT %s, topics %v -> Pub/Sub %s (ordering key %s)",
+			c.Runner, c.MQTT.String(), c.Topics, c.OutputTopic, c.OrderingKey)
+	}
+	topic := "the mqtt_topic attribute"
+	if c.MQTTTopicTemplate != "" {
+		topic = c.MQTTTopicTemplate
+	}
+	return fmt.Sprintf("bridge on %s: Pub/Sub %s -> MQTT %s, topic %s, dead letters to %s",
+		c.Runner, c.InputSubscription, c.MQTT.String(), topic, jobflags.OutputsString(c.OutputDir, c.DeadLetterTable))
+}

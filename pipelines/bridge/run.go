@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"log"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"github.com/mqttbeam/mqttbeam/internal/jobflags"
+	"github.com/mqttbeam/mqttbeam/internal/outputs"
+	"github.com/mqttbeam/mqttbeam/internal/progress"
+	"github.com/mqttbeam/mqttbeam/transforms/rows"
+)
+
+// Progress counts of messages read and bridged.
+const (
+	progressIn  = "in"
+	progressOut = "out"
+)
+
+// environment is what the job runs against: the outputs of the dead
+// letters (Pub/Sub -> MQTT only).
+type environment struct {
+	outputs *outputs.Outputs
+	local   bool
+	close   func()
+}
+
+// count adds a progress count of col on local runs.
+func (env *environment) count(s beam.Scope, name string, col beam.PCollection) {
+	if env.local {
+		progress.Count(s, name, col)
+	}
+}
+
+// setup prepares the environment of the flags; the caller closes it.
+func setup(cfg *config) (*environment, error) {
+	env := &environment{local: jobflags.IsLocal(cfg.Runner), close: func() {}}
+	if cfg.Direction == toMQTT {
+		var err error
+		tables := map[string]string{rows.DeadLettersTable: cfg.DeadLetterTable}
+		if env.outputs, env.close, err = jobflags.OpenOutputs(cfg.OutputDir, tables, cfg.BigQueryEndpoint); err != nil {
+			return nil, err
+		}
+		env.outputs.Count = env.local
+	}
+	return env, nil
+}
+
+// run builds the job and runs it. On a local runner, an interrupt (Ctrl-C)
+// or SIGTERM stops it (see jobflags.StopOnInterrupt): MQTT readers are
+// drained (what they emitted is published and acknowledged); a Pub/Sub read
+// ends with the process, and Pub/Sub redelivers what it had not
+// acknowledged to the next run.
+func run(ctx context.Context, cfg *config) error {
+	env, err := setup(cfg)
+	if err != nil {
+		return err
+	}
+	defer env.close()
+	p, err := build(cfg, env)
+	if err != nil {
+		return err
+	}
+	log.Printf("bridge: %v", cfg)
+	took, err := jobflags.Run(ctx, "bridge", p, env.local, cfg.ProgressEvery,
+		progress.Line{Name: progressIn, Label: "in", Rate: true},
+		progress.Line{Name: progressOut, Label: "out"},
+		progress.Line{Name: rows.DeadLettersTable, Label: "dead letters"})
+	if err != nil {
+		return err
+	}
+	if env.local {
+		log.Printf("bridge: done in %v: %d messages in, %d out, %d dead letters", took.Round(time.Millisecond),
+			progress.Value(progressIn), progress.Value(progressOut), progress.Value(rows.DeadLettersTable))
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/mqttbeam/mqttbeam/mqttio"
+	"github.com/mqttbeam/mqttbeam/transforms/pubsubio"
+	"github.com/mqttbeam/mqttbeam/transforms/rows"
+)
+
+func init() {
+	register.DoFn4x0[beam.EventTime, pubsubio.Message, func(mqttio.Publication), func(rows.Command)](&validateFn{})
+	register.Emitter1[mqttio.Publication]()
+	register.Emitter1[rows.Command]()
+	register.DoFn2x1[beam.EventTime, mqttio.PublishError, rows.Command](&failedFn{})
+}
+
+// Reasons a command is rejected: the first word of the audit row's reason.
+const (
+	ReasonNotJSON        = "not_json"
+	ReasonNoDeviceID     = "no_device_id"
+	ReasonUnsafeDeviceID = "unsafe_device_id"
+	ReasonNoCommand      = "no_command"
+	ReasonBadID          = "bad_id"
+)
+
+// request is a command as backends publish it to the subscription, the
+// message's data:
+//
+//	{"device_id": "pump-7", "command": {"action": "reboot"}, "id": "c-123"}
+//
+//	device_id  string, required: the device, one topic level (not empty, no
+//	           '/', '+', '#' or NUL)
+//	command    JSON object, required: what the device is to do, passed on as is
+//	id         string, optional: the command's id (default: the Pub/Sub
+//	           message id), for the device to ignore repeats
+//
+// Other fields are ignored.
+type request struct {
+	DeviceID json.RawMessage `json:"device_id"`
+	Command  json.RawMessage `json:"command"`
+	ID       json.RawMessage `json:"id"`
+}
+
+// published is the payload published to the device: the command with its
+// id and device id.
+type published struct {
+	ID       string          `json:"id"`
+	DeviceID string          `json:"device_id"`
+	Command  json.RawMessage `json:"command"`
+}
+
+// validateFn checks each command, emits the valid ones as publications to
+// their device's topic, and emits an audit row for every command: sent, or
+// rejected with the reason.
+type validateFn struct {
+	// Topic is the command topic template; {device_id} is the only field.
+	Topic string
+	// Source names the commands' origin in the audit rows (Rule).
+	Source string
+}
+
+// ProcessElement validates one Pub/Sub message.
+func (fn *validateFn) ProcessElement(at beam.EventTime, m pubsubio.Message, publish func(mqttio.Publication), audit func(rows.Command)) {
+	row := rows.Command{IssuedAt: at.ToTime().UTC(), Rule: fn.Source}
+	p, device, err := fn.publication(m)
+	row.DeviceID = device
+	if err != nil {
+		row.Payload, row.Status, row.Reason = strings.ToValidUTF8(string(m.Data), "\uFFFD"), rows.CommandRejected, err.Error()
+		audit(row)
+		return
+	}
+	row.Topic, row.Payload, row.Status = p.Topic, string(p.Payload), rows.CommandSent
+	publish(p)
+	audit(row)
+}
+
+// publication turns a valid command into its publication; otherwise the
+// error's text starts with the reason code. device is the device id when
+// it could be read.
+func (fn *validateFn) publication(m pubsubio.Message) (p mqttio.Publication, device string, err error) {
+	var req request
+	if err := json.Unmarshal(m.Data, &req); err != nil {
+		return p, "", fmt.Errorf("%s: %v", ReasonNotJSON, err)
+	}
+	if isNull(req.DeviceID) {
+		return p, "", fmt.Errorf("%s: device_id is missing", ReasonNoDeviceID)
+	}
+	if err := json.Unmarshal(req.DeviceID, &device); err != nil {
+		return p, "", fmt.Errorf("%s: device_id is not a string", ReasonNoDeviceID)
+	}
+	if device == "" {
+		return p, "", fmt.Errorf("%s: device_id is empty", ReasonNoDeviceID)
+	}
+	if strings.ContainsAny(device, "/+#\x00") {
+		return p, device, fmt.Errorf("%s: %q contains '/', '+', '#' or NUL", ReasonUnsafeDeviceID, device)
+	}
+	topic := strings.ReplaceAll(fn.Topic, "{device_id}", device)
+	if err := mqttio.ValidateTopic(topic); err != nil {
+		return p, device, fmt.Errorf("%s: %v", ReasonUnsafeDeviceID, err)
+	}
+	if isNull(req.Command) || bytes.TrimSpace(req.Command)[0] != '{' {
+		return p, device, fmt.Errorf("%s: command is missing or not a JSON object", ReasonNoCommand)
+	}
+	id := m.ID
+	if !isNull(req.ID) {
+		if err := json.Unmarshal(req.ID, &id); err != nil || id == "" {
+			return p, device, fmt.Errorf("%s: id is not a non-empty string", ReasonBadID)
+		}
+	}
+	payload, err := json.Marshal(published{ID: id, DeviceID: device, Command: req.Command})
+	if err != nil {
+		return p, device, fmt.Errorf("%s: %v", ReasonNoCommand, err)
+	}
+	return mqttio.Publication{Topic: topic, Payload: payload}, device, nil
+}
+
+// isNull reports whether a field is absent or null.
+func isNull(v json.RawMessage) bool {
+	return len(v) == 0 || string(v) == "null"
+}
+
+// failedFn makes the audit row of a command the MQTT writer refused.
+type failedFn struct {
+	Source string
+}
+
+// ProcessElement makes one failed row.
+func (fn *failedFn) ProcessElement(at beam.EventTime, e mqttio.PublishError) rows.Command {
+	var p published
+	_ = json.Unmarshal(e.Publication.Payload, &p) // the payload validateFn made
+	return rows.Command{
+		IssuedAt: at.ToTime().UTC(), DeviceID: p.DeviceID, Rule: fn.Source, Topic: e.Publication.Topic,
+		Payload: string(e.Publication.Payload), Status: rows.CommandFailed, Reason: e.Reason,
+	}
+}

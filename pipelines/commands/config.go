@@ -1,0 +1,94 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/mqttbeam/mqttbeam/internal/jobflags"
+)
+
+// config is the job's flags, validated.
+type config struct {
+	MQTT jobflags.MQTT
+
+	InputSubscription string
+	// PubSubEndpoint points the Pub/Sub client at a local server.
+	PubSubEndpoint string
+	Readers        int
+	CommandTopic   string
+
+	OutputTable     string
+	DeadLetterTable string
+	OutputDir       string
+	// BigQueryEndpoint points the BigQuery sink at a local server.
+	BigQueryEndpoint string
+
+	Duration      time.Duration
+	MaxRecords    int64
+	ProgressEvery time.Duration
+	Runner        string
+}
+
+// register defines the job's flags on fs.
+func (c *config) register(fs *flag.FlagSet) {
+	c.MQTT.Register(fs, "mqttbeam-commands", false)
+	fs.StringVar(&c.InputSubscription, "input_subscription", "", "Pub/Sub subscription of the commands, projects/PROJECT/subscriptions/SUBSCRIPTION"+jobflags.Required)
+	fs.StringVar(&c.PubSubEndpoint, "pubsub_endpoint", "", "Local runs only: host:port of a Pub/Sub emulator or pstest (plaintext, no credentials)")
+	fs.IntVar(&c.Readers, "readers", 1, "Parallel Pub/Sub readers (streaming pulls) on the subscription")
+	fs.StringVar(&c.CommandTopic, "command_topic", "devices/{device_id}/commands", "Topic template of the commands; {device_id} is the command's device id")
+
+	fs.StringVar(&c.OutputTable, "output_table", "", "BigQuery table of the command audit, PROJECT:DATASET.TABLE"+jobflags.RequiredOnDataflow)
+	fs.StringVar(&c.DeadLetterTable, "dead_letter_table", "", "BigQuery table of the rows BigQuery refused (default: --output_table with suffix _dead_letters)")
+	fs.StringVar(&c.BigQueryEndpoint, "bigquery_endpoint", "", `Local runs only: "embedded" writes the tables to an in-process BigQuery test server, or REST_URL,GRPC_HOST:PORT of a local server`)
+	fs.StringVar(&c.OutputDir, "output_dir", "", "Local directory for newline-delimited JSON output (default ./out when no --output_table)")
+
+	fs.DurationVar(&c.Duration, "duration", 0, "Stop reading after this long (0: until interrupted)")
+	fs.Int64Var(&c.MaxRecords, "max_records", 0, "Stop after reading this many commands (0: no limit)")
+	fs.DurationVar(&c.ProgressEvery, "progress_every", 5*time.Second, "How often a local run prints its progress (0: never)")
+}
+
+// validate checks the flags and fills in defaults that depend on others.
+func (c *config) validate() error {
+	c.Runner = jobflags.Runner()
+	local := jobflags.IsLocal(c.Runner)
+	errs := []error{
+		jobflags.ValidateRunner(c.Runner, c.Duration > 0 || c.MaxRecords > 0),
+		c.MQTT.Validate(local),
+		jobflags.PubSubSubscription("input_subscription", c.InputSubscription),
+		jobflags.LocalEndpoint("pubsub_endpoint", c.PubSubEndpoint, local),
+		jobflags.TopicTemplate("command_topic", c.CommandTopic, "device_id"),
+		jobflags.Table("output_table", c.OutputTable),
+		jobflags.Table("dead_letter_table", c.DeadLetterTable),
+		jobflags.NonNegative("duration", c.Duration),
+		jobflags.NonNegative("progress_every", c.ProgressEvery),
+	}
+	if c.InputSubscription == "" {
+		errs = append(errs, jobflags.Errorf("input_subscription", "is required: projects/PROJECT/subscriptions/SUBSCRIPTION"))
+	}
+	if c.MQTT.QoS == 0 {
+		errs = append(errs, jobflags.Errorf("qos", "0 would drop commands a device misses: commands go at least once, QoS 1 or 2"))
+	}
+	if c.Readers < 1 {
+		errs = append(errs, jobflags.Errorf("readers", "%d is not a positive number", c.Readers))
+	}
+	if c.MaxRecords < 0 {
+		errs = append(errs, jobflags.Errorf("max_records", "%d is negative", c.MaxRecords))
+	}
+	if c.DeadLetterTable != "" && c.OutputTable == "" {
+		errs = append(errs, jobflags.Errorf("output_table", "is required with --dead_letter_table"))
+	}
+	dir, err := jobflags.ValidateOutputs(c.Runner, "output_table", c.OutputTable, c.OutputDir, c.BigQueryEndpoint)
+	c.OutputDir = dir
+	if c.OutputTable != "" && c.DeadLetterTable == "" {
+		c.DeadLetterTable = c.OutputTable + "_dead_letters"
+	}
+	return errors.Join(append(errs, err)...)
+}
+
+// String describes the job for its start-up line (no secrets).
+func (c *config) String() string {
+	return fmt.Sprintf("commands job on %s: %s -> %s, topic %s, audit to %s",
+		c.Runner, c.InputSubscription, c.MQTT.String(), c.CommandTopic, jobflags.OutputsString(c.OutputDir, c.OutputTable))
+}

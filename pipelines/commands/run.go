@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"log"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"github.com/mqttbeam/mqttbeam/internal/jobflags"
+	"github.com/mqttbeam/mqttbeam/internal/outputs"
+	"github.com/mqttbeam/mqttbeam/internal/progress"
+	"github.com/mqttbeam/mqttbeam/transforms/rows"
+)
+
+// progressIn is the progress count of commands read.
+const progressIn = "in"
+
+// environment is what the job runs against: the brokers and the outputs.
+type environment struct {
+	brokers []string
+	outputs *outputs.Outputs
+	local   bool
+	close   func()
+}
+
+// count adds a progress count of col on local runs.
+func (env *environment) count(s beam.Scope, name string, col beam.PCollection) {
+	if env.local {
+		progress.Count(s, name, col)
+	}
+}
+
+// setup prepares the environment of the flags; the caller closes it.
+func setup(cfg *config) (*environment, error) {
+	env := &environment{brokers: cfg.MQTT.Brokers, local: jobflags.IsLocal(cfg.Runner)}
+	var err error
+	tables := map[string]string{rows.CommandsTable: cfg.OutputTable, rows.DeadLettersTable: cfg.DeadLetterTable}
+	if env.outputs, env.close, err = jobflags.OpenOutputs(cfg.OutputDir, tables, cfg.BigQueryEndpoint); err != nil {
+		return nil, err
+	}
+	env.outputs.Count = env.local
+	return env, nil
+}
+
+// run builds the job and runs it. On a local runner, an interrupt (Ctrl-C)
+// or SIGTERM stops it (see jobflags.StopOnInterrupt): commands read but not
+// yet acknowledged are redelivered by Pub/Sub to the next run.
+func run(ctx context.Context, cfg *config) error {
+	env, err := setup(cfg)
+	if err != nil {
+		return err
+	}
+	defer env.close()
+	p, err := build(cfg, env)
+	if err != nil {
+		return err
+	}
+	log.Printf("commands: %v", cfg)
+	took, err := jobflags.Run(ctx, "commands", p, env.local, cfg.ProgressEvery,
+		progress.Line{Name: progressIn, Label: "in", Rate: true},
+		progress.Line{Name: rows.CommandsTable, Label: "audited"},
+		progress.Line{Name: rows.DeadLettersTable, Label: "dead letters"})
+	if err != nil {
+		return err
+	}
+	if env.local {
+		log.Printf("commands: done in %v: %d commands in, %d audit rows%s", took.Round(time.Millisecond),
+			progress.Value(progressIn), progress.Value(rows.CommandsTable), where(cfg))
+	}
+	return nil
+}
+
+// where says where a local run's output went.
+func where(cfg *config) string {
+	if cfg.OutputDir == "" {
+		return ""
+	}
+	return "; audit in " + cfg.OutputDir + "/" + rows.CommandsTable + ".jsonl"
+}
