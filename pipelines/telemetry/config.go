@@ -126,7 +126,7 @@ func (c *config) validate() error {
 	if c.MaxRecords < 0 {
 		errs = append(errs, jobflags.Errorf("max_records", "%d is negative", c.MaxRecords))
 	}
-	errs = append(errs, c.validateOutputs(local)...)
+	errs = append(errs, c.validateOutputs()...)
 	if c.MQTT.IsEmbedded() {
 		if c.SimulateDevices < 1 {
 			errs = append(errs, jobflags.Errorf("simulate_devices", "%d is not a positive number", c.SimulateDevices))
@@ -143,36 +143,24 @@ func (c *config) validate() error {
 	return errors.Join(errs...)
 }
 
-func (c *config) validateOutputs(local bool) []error {
+func (c *config) validateOutputs() []error {
 	var errs []error
 	for name, v := range map[string]string{"output_table": c.OutputTable, "raw_table": c.RawTable,
 		"dead_letter_table": c.DeadLetterTable, "command_table": c.CommandTable} {
 		errs = append(errs, jobflags.Table(name, v))
 	}
-	switch {
-	case c.OutputTable != "" && c.OutputDir != "":
-		errs = append(errs, jobflags.Errorf("output_dir", "give --output_table or --output_dir, not both"))
-	case c.OutputTable == "" && (c.RawTable != "" || c.DeadLetterTable != "" || c.CommandTable != ""):
+	if c.OutputTable == "" && (c.RawTable != "" || c.DeadLetterTable != "" || c.CommandTable != "") {
 		errs = append(errs, jobflags.Errorf("output_table", "is required with --raw_table, --dead_letter_table or --command_table"))
-	case c.OutputTable == "" && !local:
-		errs = append(errs, jobflags.Errorf("output_table", "is required on %s: local files are only for local runners", c.Runner))
-	case c.OutputTable == "" && c.OutputDir == "":
-		c.OutputDir = "out"
 	}
+	dir, err := jobflags.ValidateOutputs(c.Runner, "output_table", c.OutputTable, c.OutputDir, c.BigQueryEndpoint)
+	c.OutputDir = dir
+	errs = append(errs, err)
 	if c.OutputTable != "" {
 		if c.DeadLetterTable == "" {
 			c.DeadLetterTable = c.OutputTable + "_dead_letters"
 		}
 		if c.CommandTable == "" {
 			c.CommandTable = c.OutputTable + "_commands"
-		}
-	}
-	if c.BigQueryEndpoint != "" {
-		if !local {
-			errs = append(errs, jobflags.Errorf("bigquery_endpoint", "is for local runs only"))
-		}
-		if c.OutputTable == "" {
-			errs = append(errs, jobflags.Errorf("bigquery_endpoint", "needs --output_table"))
 		}
 	}
 	if strings.HasPrefix(c.Registry, "bq://") {
@@ -183,10 +171,7 @@ func (c *config) validateOutputs(local bool) []error {
 
 // String describes the job for its start-up line (no secrets).
 func (c *config) String() string {
-	out := c.OutputDir
-	if c.OutputTable != "" {
-		out = "BigQuery " + c.OutputTable
-	}
+	out := jobflags.OutputsString(c.OutputDir, c.OutputTable)
 	return fmt.Sprintf("telemetry job on %s: %s, topics %v, %s windows of %v (lateness %v), output %s",
 		c.Runner, c.MQTT.String(), c.Topics, c.WindowType, c.Window, c.AllowedLateness, out)
 }

@@ -14,13 +14,9 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -41,43 +37,29 @@ func init() {
 func main() {
 	var cfg config
 	cfg.register(flag.CommandLine)
-	flag.Parse()
-	beam.Init() // on a Dataflow worker, this runs the worker and never returns
-	// The template launcher's settings first: they choose the runner that
-	// the flags are validated for.
-	if err := errors.Join(jobflags.ApplyTemplateLauncher(), cfg.validate()); err != nil {
-		fmt.Fprintf(os.Stderr, "telemetry: invalid flags:\n%v\n", err)
-		os.Exit(2)
-	}
+	ctx, stop := jobflags.Start("telemetry", cfg.validate)
+	defer stop()
 	if cfg.Runner == jobflags.Direct {
 		// The deprecated direct runner has no state or timers.
 		fmt.Fprintln(os.Stderr, "telemetry: the direct runner cannot run this job (its late-data check and rule cooldowns need state and timers): running it on prism, also in this process")
 		if err := jobflags.SwitchRunner(jobflags.Prism); err != nil {
-			fmt.Fprintf(os.Stderr, "telemetry: %v\n", err)
-			os.Exit(2)
+			jobflags.Exit("telemetry", err)
 		}
 		cfg.Runner = jobflags.Prism
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	context.AfterFunc(ctx, stop) // a second interrupt kills the process
-	if err := run(ctx, &cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "telemetry: %v\n", err)
-		os.Exit(1)
-	}
+	jobflags.Exit("telemetry", run(ctx, &cfg))
 }
 
-// build is the job. A message goes read -> parse -> window and aggregate ->
-// enrich -> write, and the rules turn aggregates into commands beside it.
-func build(cfg *config, env *environment) (p *beam.Pipeline, err error) {
-	defer func() {
-		// The transforms panic on invalid arguments; the flags were
-		// validated, so this reports a bug, not a user error.
-		if r := recover(); r != nil {
-			err = fmt.Errorf("building the pipeline: %v", r)
-		}
-	}()
-	p, s := beam.NewPipelineWithRoot()
+// build builds the job's pipeline (buildJob).
+func build(cfg *config, env *environment) (*beam.Pipeline, error) {
+	return jobflags.Build(func(s beam.Scope) {
+		buildJob(s, cfg, env)
+	})
+}
+
+// buildJob is the job. A message goes read -> parse -> window and aggregate
+// -> enrich -> write, and the rules turn aggregates into commands beside it.
+func buildJob(s beam.Scope, cfg *config, env *environment) {
 	out := env.outputs
 
 	// Read: every message of the topic filters, acknowledged to the broker
@@ -116,9 +98,8 @@ func build(cfg *config, env *environment) (p *beam.Pipeline, err error) {
 			beam.ParDo(s, rows.FromPublishError, failed))
 	}
 
-	// Dead letters: of the parser, and of the tables' sinks.
+	// Dead letters: of the parser, the late check and the tables' sinks.
 	out.Finish(s)
-	return p, nil
 }
 
 // readOptions are the mqttio.Read options of the flags.

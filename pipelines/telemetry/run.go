@@ -4,24 +4,18 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
-	"github.com/mqttbeam/mqttbeam/internal/bqtest"
 	"github.com/mqttbeam/mqttbeam/internal/devicesim"
 	"github.com/mqttbeam/mqttbeam/internal/embeddedbroker"
+	"github.com/mqttbeam/mqttbeam/internal/jobflags"
 	"github.com/mqttbeam/mqttbeam/internal/outputs"
 	"github.com/mqttbeam/mqttbeam/internal/progress"
-	"github.com/mqttbeam/mqttbeam/mqttio"
-	"github.com/mqttbeam/mqttbeam/transforms/bigqueryio"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 	"github.com/mqttbeam/mqttbeam/transforms/rules"
 )
@@ -74,32 +68,20 @@ func setup(ctx context.Context, cfg *config) (env *environment, err error) {
 			return env, fmt.Errorf("--rules: %w", err)
 		}
 	}
-	if cfg.OutputDir != "" {
-		if env.outputs, err = outputs.Local(cfg.OutputDir); err != nil {
-			return env, fmt.Errorf("--output_dir: %w", err)
-		}
-	} else {
-		tables := map[string]string{
-			rows.AggregatesTable:  cfg.OutputTable,
-			rows.DeadLettersTable: cfg.DeadLetterTable,
-			rows.CommandsTable:    cfg.CommandTable,
-		}
-		if cfg.RawTable != "" {
-			tables[rows.ReadingsTable] = cfg.RawTable
-		}
-		var opts []bigqueryio.Option
-		if cfg.BigQueryEndpoint != "" {
-			endpoint, srv, err := outputs.BigQueryEndpoint(cfg.BigQueryEndpoint)
-			if err != nil {
-				return env, fmt.Errorf("--bigquery_endpoint: %w", err)
-			}
-			opts = append(opts, endpoint)
-			if srv != nil {
-				env.closers = append(env.closers, func() { reportTables(srv, tables); srv.Close() })
-			}
-		}
-		env.outputs = outputs.BigQuery(tables, opts...)
+	tables := map[string]string{
+		rows.AggregatesTable:  cfg.OutputTable,
+		rows.DeadLettersTable: cfg.DeadLetterTable,
+		rows.CommandsTable:    cfg.CommandTable,
 	}
+	if cfg.RawTable != "" {
+		tables[rows.ReadingsTable] = cfg.RawTable
+	}
+	out, closeOutputs, err := jobflags.OpenOutputs(cfg.OutputDir, tables, cfg.BigQueryEndpoint)
+	if err != nil {
+		return env, err
+	}
+	env.outputs = out
+	env.closers = append(env.closers, closeOutputs)
 	env.outputs.Count = env.local
 	return env, nil
 }
@@ -150,7 +132,7 @@ func (env *environment) startFleet(ctx context.Context, cfg *config) error {
 
 // run builds the job and runs it. On a local runner, an interrupt (Ctrl-C)
 // or SIGTERM drains the readers so that the final windows fire; a second
-// one kills the process.
+// one kills the process (jobflags.Run).
 func run(ctx context.Context, cfg *config) error {
 	env, err := setup(ctx, cfg)
 	if err != nil {
@@ -163,34 +145,17 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	log.Printf("telemetry: %v", cfg)
 
-	running, finished := context.WithCancel(context.Background())
-	defer finished()
-	if env.local {
-		go func() {
-			select {
-			case <-ctx.Done():
-				log.Printf("telemetry: stopping: reading no more messages and firing the open windows (interrupt again to abort)")
-				mqttio.Drain()
-			case <-running.Done():
-			}
-		}()
-		if cfg.ProgressEvery > 0 {
-			go progress.Report(running, os.Stderr, cfg.ProgressEvery,
-				progress.Line{Name: progressIn, Label: "in", Rate: true},
-				progress.Line{Name: rows.AggregatesTable, Label: "aggregates"},
-				progress.Line{Name: rows.DeadLettersTable, Label: "dead letters"},
-				progress.Line{Name: rows.CommandsTable, Label: "commands"})
-		}
-	}
-	start := time.Now()
-	// The job's context is not ctx: cancelling it would abandon the open
-	// windows; the readers are drained instead.
-	if err := beamx.Run(context.Background(), p); err != nil {
-		return fmt.Errorf("running the job: %w", err)
+	took, err := jobflags.Run(ctx, "telemetry", p, env.local, cfg.ProgressEvery,
+		progress.Line{Name: progressIn, Label: "in", Rate: true},
+		progress.Line{Name: rows.AggregatesTable, Label: "aggregates"},
+		progress.Line{Name: rows.DeadLettersTable, Label: "dead letters"},
+		progress.Line{Name: rows.CommandsTable, Label: "commands"})
+	if err != nil {
+		return err
 	}
 	if env.local {
 		log.Printf("telemetry: done in %v: %d messages in, %d aggregates, %d dead letters, %d commands%s",
-			time.Since(start).Round(time.Millisecond), progress.Value(progressIn), progress.Value(rows.AggregatesTable),
+			took.Round(time.Millisecond), progress.Value(progressIn), progress.Value(rows.AggregatesTable),
 			progress.Value(rows.DeadLettersTable), progress.Value(rows.CommandsTable), where(cfg))
 	}
 	return nil
@@ -203,20 +168,4 @@ func where(cfg *config) string {
 	}
 	return "; output in " + cfg.OutputDir + "/{" + rows.AggregatesTable + "," + rows.ReadingsTable + "," +
 		rows.DeadLettersTable + "," + rows.CommandsTable + "}.jsonl"
-}
-
-// reportTables prints the row counts of the embedded BigQuery server's
-// tables, which go away with the process.
-func reportTables(srv *bqtest.Server, tables map[string]string) {
-	for _, name := range slices.Sorted(maps.Keys(tables)) {
-		table := tables[name]
-		project, rest, _ := strings.Cut(table, ":")
-		dataset, tbl, _ := strings.Cut(rest, ".")
-		rs, err := srv.Rows(project, dataset, tbl)
-		if err != nil {
-			log.Printf("telemetry: embedded BigQuery: %s: no table: nothing was written to it (%v)", table, err)
-			continue
-		}
-		log.Printf("telemetry: embedded BigQuery: %s has %d rows", table, len(rs))
-	}
 }
