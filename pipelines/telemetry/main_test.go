@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mqttbeam/mqttbeam/internal/brokertest"
+	"github.com/mqttbeam/mqttbeam/internal/jobflags/jobtest"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 	"github.com/mqttbeam/mqttbeam/transforms/telemetry"
 )
@@ -28,47 +27,20 @@ import (
 const mainArgsEnv = "MQTTBEAM_TELEMETRY_MAIN_ARGS"
 
 func TestMain(m *testing.M) {
-	if args := os.Getenv(mainArgsEnv); args != "" {
-		var list []string
-		if err := json.Unmarshal([]byte(args), &list); err != nil {
-			panic(err)
-		}
-		os.Args = append([]string{"telemetry"}, list...)
-		main()
-		os.Exit(0)
-	}
+	jobtest.RunChild(mainArgsEnv, "telemetry", main)
 	ptest.MainWithDefault(m, "prism")
 }
 
 // runMain runs the job in a child process and returns its combined output
 // and exit code.
 func runMain(t *testing.T, timeout time.Duration, args ...string) (string, int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	b, err := json.Marshal(args)
-	require.NoError(t, err)
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), mainArgsEnv+"="+string(b))
-	cmd.Dir = t.TempDir()
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, ctx.Err(), "the job did not end within %v:\n%s", timeout, out)
-	if ee, ok := err.(*exec.ExitError); ok {
-		return string(out), ee.ExitCode()
-	}
-	require.NoError(t, err)
-	return string(out), 0
+	return jobtest.RunMain(t, mainArgsEnv, timeout, args...)
 }
 
 // parseFlags parses args as the job does, without running it.
 func parseFlags(args ...string) (*config, error) {
 	var cfg config
-	fs := flag.NewFlagSet("telemetry", flag.ContinueOnError)
-	cfg.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	return &cfg, cfg.validate()
+	return &cfg, jobtest.ParseFlags(cfg.register, cfg.validate, args...)
 }
 
 // Bad flags fail before anything starts, naming the flag and what it allows.
@@ -188,19 +160,7 @@ func presubscribe(t *testing.T, url, clientID, filter string) {
 }
 
 func readJSONL[T any](t *testing.T, path string) []T {
-	t.Helper()
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	var out []T
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var v T
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &v), "%s: %s", path, sc.Text())
-		out = append(out, v)
-	}
-	require.NoError(t, sc.Err())
-	return out
+	return jobtest.ReadJSONL[T](t, path)
 }
 
 func writeFile(t *testing.T, name, content string) string {
@@ -343,35 +303,14 @@ func testEndToEnd(t *testing.T, url string, publish publisher) {
 // interrupt stops the readers and the registry refresh, fires the open
 // windows and ends the job, leaving the outputs in ./out.
 func TestInterruptDrainsTheDemo(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	b, err := json.Marshal([]string{"--window=2s", "--allowed_lateness=1s", "--simulate_rate=20", "--progress_every=250ms"})
-	require.NoError(t, err)
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), mainArgsEnv+"="+string(b))
-	cmd.Dir = t.TempDir()
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	out := t.TempDir()
+	// Interrupt once the first aggregates are written.
+	log := jobtest.Interrupt(t, mainArgsEnv, 3*time.Minute, func(line string) bool {
+		return strings.HasPrefix(line, "progress:") && !strings.Contains(line, "aggregates 0 ")
+	}, "--window=2s", "--allowed_lateness=1s", "--simulate_rate=20", "--progress_every=250ms", "--output_dir="+out)
+	assert.Contains(t, log, "telemetry: done in")
 
-	// Wait for the first aggregates, then interrupt.
-	var log strings.Builder
-	sc := bufio.NewScanner(stderr)
-	interrupted := false
-	for sc.Scan() {
-		line := sc.Text()
-		log.WriteString(line + "\n")
-		if !interrupted && strings.HasPrefix(line, "progress:") && !strings.Contains(line, "aggregates 0 ") {
-			require.NoError(t, cmd.Process.Signal(os.Interrupt))
-			interrupted = true
-		}
-	}
-	require.NoError(t, cmd.Wait(), log.String())
-	require.True(t, interrupted, log.String())
-	assert.Contains(t, log.String(), "telemetry: done in")
-
-	aggs := readJSONL[rows.Aggregate](t, filepath.Join(cmd.Dir, "out", rows.AggregatesTable+".jsonl"))
+	aggs := readJSONL[rows.Aggregate](t, filepath.Join(out, rows.AggregatesTable+".jsonl"))
 	assert.NotEmpty(t, aggs)
 	known := 0
 	for _, a := range aggs {
@@ -380,6 +319,6 @@ func TestInterruptDrainsTheDemo(t *testing.T) {
 		}
 	}
 	assert.NotZero(t, known, "the simulated fleet's registry enriches the aggregates")
-	readings := readJSONL[rows.Reading](t, filepath.Join(cmd.Dir, "out", rows.ReadingsTable+".jsonl"))
+	readings := readJSONL[rows.Reading](t, filepath.Join(out, rows.ReadingsTable+".jsonl"))
 	assert.NotEmpty(t, readings)
 }
