@@ -128,20 +128,10 @@ if ((MSGS >= 1000000000 || BACKLOG >= 1000000000 || RAISED_INFLIGHT > 65535)); t
 	exit 2
 fi
 
-mosquitto_bin=$(command -v mosquitto || true)
-if [[ -z $mosquitto_bin && -x /usr/sbin/mosquitto ]]; then
-	mosquitto_bin=/usr/sbin/mosquitto # Debian's, not on every user's PATH
-fi
-if [[ -z $mosquitto_bin ]]; then
-	echo "bench-mqttio: mosquitto not found; install it with: apt-get install -y mosquitto mosquitto-clients" >&2
-	exit 1
-fi
-if ! command -v go >/dev/null; then
-	echo "bench-mqttio: go not found on PATH" >&2
-	exit 1
-fi
-
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/bench-common.sh
+source scripts/bench-common.sh
+find_bench_tools bench-mqttio
 started=$SECONDS
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-mqttio.XXXXXX")
 broker_pids=()

@@ -160,20 +160,10 @@ if ! [[ $WINDOW =~ ^[0-9]+(ms|s|m)$ ]]; then
 	exit 2
 fi
 
-mosquitto_bin=$(command -v mosquitto || true)
-if [[ -z $mosquitto_bin && -x /usr/sbin/mosquitto ]]; then
-	mosquitto_bin=/usr/sbin/mosquitto # Debian's, not on every user's PATH
-fi
-if [[ -z $mosquitto_bin ]]; then
-	echo "bench-telemetry: mosquitto not found; install it with: apt-get install -y mosquitto mosquitto-clients" >&2
-	exit 1
-fi
-if ! command -v go >/dev/null; then
-	echo "bench-telemetry: go not found on PATH" >&2
-	exit 1
-fi
-
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/bench-common.sh
+source scripts/bench-common.sh
+find_bench_tools bench-telemetry
 started=$SECONDS
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-telemetry.XXXXXX")
 broker_pid=
