@@ -463,8 +463,7 @@ func Drain() {
 
 // finished reports whether a bounded read has reached its end.
 func (b *bundle) finished() bool {
-	return drain.Requested() || (b.r.Limit > 0 && b.next >= b.r.Limit) ||
-		(b.r.Deadline > 0 && time.Now().UnixMilli() >= b.r.Deadline)
+	return b.r.Finished(b.next)
 }
 
 // finish ends a bounded read whose messages have all been acknowledged.

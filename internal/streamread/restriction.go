@@ -63,8 +63,9 @@ func (r Restriction) String() string {
 	return fmt.Sprintf("%s[%d, %d)", r.ClientID, r.Start, r.End)
 }
 
-// Finished reports whether a bounded read that is about to claim offset next
-// has reached its end (its Limit or its Deadline).
+// Finished reports whether a read that is about to claim offset next has
+// reached its end: its Limit or its Deadline, or the process drains its
+// sources (package drain).
 func (r Restriction) Finished(next int64) bool {
 	return drain.Requested() || (r.Limit > 0 && next >= r.Limit) ||
 		(r.Deadline > 0 && time.Now().UnixMilli() >= r.Deadline)
