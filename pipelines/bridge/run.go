@@ -49,10 +49,9 @@ func setup(cfg *config) (*environment, error) {
 }
 
 // run builds the job and runs it. On a local runner, an interrupt (Ctrl-C)
-// or SIGTERM stops it (see jobflags.StopOnInterrupt): MQTT readers are
-// drained (what they emitted is published and acknowledged); a Pub/Sub read
-// ends with the process, and Pub/Sub redelivers what it had not
-// acknowledged to the next run.
+// or SIGTERM drains it (see jobflags.StopOnInterrupt): the reader, MQTT or
+// Pub/Sub, stops taking messages, and what it emitted is published and
+// acknowledged before the job ends.
 func run(ctx context.Context, cfg *config) error {
 	env, err := setup(cfg)
 	if err != nil {

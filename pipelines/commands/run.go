@@ -44,8 +44,9 @@ func setup(cfg *config) (*environment, error) {
 }
 
 // run builds the job and runs it. On a local runner, an interrupt (Ctrl-C)
-// or SIGTERM stops it (see jobflags.StopOnInterrupt): commands read but not
-// yet acknowledged are redelivered by Pub/Sub to the next run.
+// or SIGTERM drains it (see jobflags.StopOnInterrupt): the Pub/Sub reader
+// stops taking commands, and those it emitted are published, audited and
+// acknowledged before the job ends.
 func run(ctx context.Context, cfg *config) error {
 	env, err := setup(cfg)
 	if err != nil {
