@@ -1,8 +1,6 @@
 package outputs
 
 import (
-	"bufio"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mqttbeam/mqttbeam/internal/bqtest"
+	"github.com/mqttbeam/mqttbeam/internal/jobflags/jobtest"
 	"github.com/mqttbeam/mqttbeam/transforms/bigqueryio"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 )
@@ -33,18 +32,7 @@ func commands(s beam.Scope, devices ...string) beam.PCollection {
 }
 
 func lines(t *testing.T, path string) []map[string]any {
-	t.Helper()
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	var out []map[string]any
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var m map[string]any
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &m))
-		out = append(out, m)
-	}
-	return out
+	return jobtest.ReadJSONL[map[string]any](t, path)
 }
 
 // Local outputs replace an earlier run's files, write one file per output

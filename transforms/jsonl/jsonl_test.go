@@ -1,8 +1,6 @@
 package jsonl
 
 import (
-	"bufio"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,6 +13,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mqttbeam/mqttbeam/internal/jobflags/jobtest"
 )
 
 func TestMain(m *testing.M) {
@@ -32,19 +32,7 @@ func init() {
 }
 
 func readLines(t *testing.T, path string) []row {
-	t.Helper()
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	var out []row
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var v row
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &v), "line %q", sc.Text())
-		out = append(out, v)
-	}
-	require.NoError(t, sc.Err())
-	return out
+	return jobtest.ReadJSONL[row](t, path)
 }
 
 // Every element becomes one JSON line, in a directory Write creates, and two
