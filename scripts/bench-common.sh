@@ -1,12 +1,29 @@
 #!/usr/bin/env bash
 # Sourced by the benchmark scripts (bench-mqttio.sh, bench-telemetry.sh):
-# finds the tools they need. Not meant to be run on its own.
+# checks their arguments and finds the tools they need. Not meant to be run
+# on its own. The sourcing script sets bench_name, the prefix of its messages.
 
-# find_bench_tools NAME sets mosquitto_bin to the mosquitto binary (Debian
+: "${bench_name:?the sourcing script sets bench_name}"
+
+# check_int NAME VALUE MIN [MAX] exits with status 2 unless VALUE is an
+# integer of at least MIN (and at most MAX, when given).
+check_int() {
+	if [[ $# -ge 4 ]]; then
+		if ! [[ $2 =~ ^[0-9]+$ ]] || (($2 < $3 || $2 > $4)); then
+			echo "$bench_name: $1 must be an integer from $3 to $4, got '$2'" >&2
+			exit 2
+		fi
+	elif ! [[ $2 =~ ^[0-9]+$ ]] || (($2 < $3)); then
+		echo "$bench_name: $1 must be an integer >= $3, got '$2'" >&2
+		exit 2
+	fi
+}
+
+# find_bench_tools sets mosquitto_bin to the mosquitto binary (Debian
 # installs it in /usr/sbin, not on every user's PATH) and checks that go is
-# on PATH, exiting with a message prefixed with NAME when either is missing.
+# on PATH, exiting with status 1 when either is missing.
 find_bench_tools() {
-	local name=$1
+	local name=$bench_name
 	mosquitto_bin=$(command -v mosquitto || true)
 	if [[ -z $mosquitto_bin && -x /usr/sbin/mosquitto ]]; then
 		mosquitto_bin=/usr/sbin/mosquitto

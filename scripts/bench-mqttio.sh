@@ -113,12 +113,9 @@ if (($# > 0)); then
 	exit 2
 fi
 
-check_int() { # name value min
-	if ! [[ $2 =~ ^[0-9]+$ ]] || (($2 < $3)); then
-		echo "bench-mqttio: $1 must be an integer >= $3, got '$2'" >&2
-		exit 2
-	fi
-}
+bench_name="bench-mqttio"
+# shellcheck source=scripts/bench-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-common.sh"
 check_int MSGS "$MSGS" 1
 check_int BACKLOG "$BACKLOG" 0
 check_int RAISED_INFLIGHT "$RAISED_INFLIGHT" 1
@@ -129,9 +126,7 @@ if ((MSGS >= 1000000000 || BACKLOG >= 1000000000 || RAISED_INFLIGHT > 65535)); t
 fi
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# shellcheck source=scripts/bench-common.sh
-source scripts/bench-common.sh
-find_bench_tools bench-mqttio
+find_bench_tools
 started=$SECONDS
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-mqttio.XXXXXX")
 broker_pids=()

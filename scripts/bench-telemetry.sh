@@ -142,12 +142,9 @@ if (($# > 0)); then
 	exit 2
 fi
 
-check_int() { # name value min max
-	if ! [[ $2 =~ ^[0-9]+$ ]] || (($2 < $3 || $2 > $4)); then
-		echo "bench-telemetry: $1 must be an integer from $3 to $4, got '$2'" >&2
-		exit 2
-	fi
-}
+bench_name="bench-telemetry"
+# shellcheck source=scripts/bench-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-common.sh"
 check_int DEVICES "$DEVICES" 1 1000000
 check_int READ_SECONDS "$READ_SECONDS" 1 3600
 check_int INFLIGHT "$INFLIGHT" 1 65535
@@ -161,9 +158,7 @@ if ! [[ $WINDOW =~ ^[0-9]+(ms|s|m)$ ]]; then
 fi
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# shellcheck source=scripts/bench-common.sh
-source scripts/bench-common.sh
-find_bench_tools bench-telemetry
+find_bench_tools
 started=$SECONDS
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-telemetry.XXXXXX")
 broker_pid=
