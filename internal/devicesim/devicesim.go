@@ -52,7 +52,8 @@ type Config struct {
 	// Connections is the number of MQTT connections the devices share
 	// (default min(Devices, 4)).
 	Connections int
-	// MaxMessages stops the fleet after this many messages (0: no limit).
+	// MaxMessages stops the fleet after this many messages (0: no limit),
+	// shared evenly by the connections and by the devices of each.
 	MaxMessages int64
 	// Seed makes the simulation repeatable.
 	Seed uint64
@@ -116,14 +117,12 @@ func Run(ctx context.Context, cfg Config, stats *Stats) error {
 	if stats == nil {
 		stats = &Stats{}
 	}
-	var budget atomic.Int64
-	budget.Store(cfg.MaxMessages)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	for c := range cfg.Connections {
 		wg.Go(func() {
-			if err := runConnection(ctx, &cfg, c, stats, &budget); err != nil {
+			if err := runConnection(ctx, &cfg, c, stats); err != nil {
 				cancel(err)
 			}
 		})
@@ -135,8 +134,23 @@ func Run(ctx context.Context, cfg Config, stats *Stats) error {
 	return nil
 }
 
+// budget is connection c's share of MaxMessages (-1: no limit). Shares are
+// fixed up front, so every connection (and so every device) publishes its
+// share however the connections are scheduled.
+func (c *Config) budget(conn int) int64 {
+	if c.MaxMessages <= 0 {
+		return -1
+	}
+	n := int64(c.Connections)
+	share := c.MaxMessages / n
+	if int64(conn) < c.MaxMessages%n {
+		share++
+	}
+	return share
+}
+
 // runConnection publishes for the devices c, c+Connections, c+2*Connections...
-func runConnection(ctx context.Context, cfg *Config, c int, stats *Stats, budget *atomic.Int64) error {
+func runConnection(ctx context.Context, cfg *Config, c int, stats *Stats) error {
 	opts := paho.NewClientOptions().AddBroker(cfg.Broker).
 		SetClientID(fmt.Sprintf("devicesim-%d-%d", os.Getpid(), c)).
 		SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(10 * time.Second).
@@ -167,12 +181,10 @@ func runConnection(ctx context.Context, cfg *Config, c int, stats *Stats, budget
 		pending = pending[:0]
 		return nil
 	}
+	budget := cfg.budget(c)
 	next := time.Now()
-	for n := 0; ; n++ {
-		if ctx.Err() != nil {
-			return flush()
-		}
-		if cfg.MaxMessages > 0 && budget.Add(-1) < 0 {
+	for n := int64(0); ; n++ {
+		if ctx.Err() != nil || n == budget {
 			return flush()
 		}
 		if interval > 0 {
@@ -188,7 +200,7 @@ func runConnection(ctx context.Context, cfg *Config, c int, stats *Stats, budget
 				}
 			}
 		}
-		d := devices[n%len(devices)]
+		d := devices[n%int64(len(devices))]
 		topic, payload, kind := d.message(cfg, rng)
 		pending = append(pending, client.Publish(topic, cfg.QoS, false, payload))
 		stats.Published.Add(1)

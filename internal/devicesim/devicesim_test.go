@@ -18,8 +18,8 @@ import (
 	"github.com/mqttbeam/mqttbeam/transforms/rules"
 )
 
-// A bounded fleet publishes exactly MaxMessages messages, spread over its
-// devices, with the malformed and late shares it reports.
+// A bounded fleet publishes exactly MaxMessages messages, spread evenly over
+// its devices, with the malformed and late shares it reports.
 func TestRun(t *testing.T) {
 	broker, err := embeddedbroker.Start()
 	require.NoError(t, err)
@@ -64,6 +64,9 @@ func TestRun(t *testing.T) {
 		}
 	}
 	assert.Len(t, devices, 20)
+	for topic, n := range devices {
+		assert.Equal(t, total/20, n, topic)
+	}
 	assert.Equal(t, stats.Malformed.Load(), malformed)
 	assert.Equal(t, stats.Late.Load(), late)
 	assert.InDelta(t, 40, malformed, 25)
