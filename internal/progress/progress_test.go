@@ -1,6 +1,8 @@
 package progress
 
 import (
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -9,17 +11,26 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
+var runs atomic.Int64
+
+func uniqueName(prefix string) string {
+	return fmt.Sprintf("test_%s_%d", prefix, runs.Add(1))
+}
+
 func TestMain(m *testing.M) {
 	ptest.MainWithDefault(m, "prism")
 }
 
 func TestCountAndFormat(t *testing.T) {
+	// Tallies live as long as the process: names of their own keep runs
+	// with -count apart.
+	in, out := uniqueName("in"), uniqueName("out")
 	p, s := beam.NewPipelineWithRoot()
-	Count(s, "test_in", beam.Create(s, 1, 2, 3, 4))
-	Count(s, "test_out", beam.Create(s, "a"))
+	Count(s, in, beam.Create(s, 1, 2, 3, 4))
+	Count(s, out, beam.Create(s, "a"))
 	ptest.RunAndValidate(t, p)
 
-	lines := []Line{{Name: "test_in", Label: "in", Rate: true}, {Name: "test_out", Label: "out"}}
+	lines := []Line{{Name: in, Label: "in", Rate: true}, {Name: out, Label: "out"}}
 	last := []int64{2, 0}
 	assert.Equal(t, "progress: in 1 msg/s (4) | out 1", Format(lines, last, 2*time.Second))
 	assert.Equal(t, []int64{4, 1}, last)
