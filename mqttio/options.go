@@ -41,6 +41,7 @@ type config struct {
 	EventTime         *beam.EncodedFunc `json:",omitempty"`
 	MaxOutOfOrderness time.Duration
 	IdleWatermark     time.Duration
+	WatermarkStep     time.Duration
 	InflightWindow    int
 	MaxBuffered       int
 	MaxBundleSize     int
@@ -75,6 +76,7 @@ func defaultConfig() config {
 		Readers:           1,
 		MaxOutOfOrderness: 0,
 		IdleWatermark:     time.Second,
+		WatermarkStep:     time.Second,
 		InflightWindow:    20,
 		MaxBuffered:       1000,
 		MaxBundleSize:     10000,
@@ -340,13 +342,17 @@ func EventTime(fn func(Message) (time.Time, bool)) Option {
 // time by this bound. Default 0, which suits receive-time event times; set it
 // when EventTime takes times from devices whose messages arrive out of order.
 func MaxOutOfOrderness(d time.Duration) Option {
-	return func(c *config) error {
-		if d < 0 {
-			return optionError("MaxOutOfOrderness", "must not be negative, got %v", d)
-		}
-		c.MaxOutOfOrderness = d
-		return nil
-	}
+	return nonNegativeDuration("MaxOutOfOrderness", d, func(c *config) { c.MaxOutOfOrderness = d })
+}
+
+// WatermarkStep makes the watermark advance in whole steps of d since the
+// Unix epoch (Read only; default 1s; 0: every millisecond). Windows that end
+// on a whole step close as early as with an exact watermark, while the
+// stages downstream see one watermark change per step instead of one per
+// bundle: prism (v2.77.0) rescans a GroupByKey's pending elements on every
+// change, which made it the largest cost of a windowed job.
+func WatermarkStep(d time.Duration) Option {
+	return nonNegativeDuration("WatermarkStep", d, func(c *config) { c.WatermarkStep = d })
 }
 
 // IdleWatermark is how long a reader waits without messages before it
@@ -460,6 +466,16 @@ func positiveDuration(name string, d time.Duration, set func(*config)) Option {
 	return func(c *config) error {
 		if d <= 0 {
 			return optionError(name, "must be positive, got %v", d)
+		}
+		set(c)
+		return nil
+	}
+}
+
+func nonNegativeDuration(name string, d time.Duration, set func(*config)) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return optionError(name, "must not be negative, got %v", d)
 		}
 		set(c)
 		return nil

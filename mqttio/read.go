@@ -196,7 +196,7 @@ func (fn *readFn) InitialWatermarkEstimatorState(et beam.EventTime, _ restrictio
 // CreateWatermarkEstimator creates the estimator for the restriction about to
 // be processed and keeps it for ProcessElement, which advances it by hand.
 func (fn *readFn) CreateWatermarkEstimator(state int64) *watermarkEstimator {
-	fn.we = streamread.NewWatermarkEstimator(state)
+	fn.we = streamread.NewWatermarkEstimator(state, fn.Cfg.WatermarkStep)
 	return fn.we
 }
 

@@ -79,6 +79,7 @@ func TestTryReadNamesTheBadArgument(t *testing.T) {
 		"option MaxRecords":     {[]string{"tcp://h:1883"}, []string{"a"}, []Option{MaxRecords(0)}},
 		"option TLSCAFile":      {[]string{"tcp://h:1883"}, []string{"a"}, []Option{TLSCAFile("/nonexistent/ca.pem")}},
 		"option InflightWindow": {[]string{"tcp://h:1883"}, []string{"a"}, []Option{InflightWindow(0)}},
+		"option WatermarkStep":  {[]string{"tcp://h:1883"}, []string{"a"}, []Option{WatermarkStep(-time.Second)}},
 		"scheme must be":        {[]string{"http://h:1883"}, []string{"a"}, nil},
 		"no port":               {[]string{"tcp://h"}, []string{"a"}, nil},
 		"Credentials option":    {[]string{"tcp://u:secret@h:1883"}, []string{"a"}, nil},

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/stretchr/testify/require"
 )
 
@@ -65,12 +66,27 @@ func TestUnboundedAndFinished(t *testing.T) {
 }
 
 func TestWatermarkOnlyAdvances(t *testing.T) {
-	we := NewWatermarkEstimator(0)
-	t0 := time.UnixMilli(1_700_000_000_000)
+	we := NewWatermarkEstimator(0, 0)
+	t0 := time.UnixMilli(1_700_000_000_123)
 	we.Advance(t0)
 	we.Advance(t0.Add(-time.Minute))
 	require.True(t, we.CurrentWatermark().Equal(t0))
 	we.Advance(t0.Add(time.Second))
 	require.True(t, we.CurrentWatermark().Equal(t0.Add(time.Second)))
 	require.Equal(t, t0.Add(time.Second).UnixMilli(), we.State())
+}
+
+func TestWatermarkMovesInSteps(t *testing.T) {
+	we := NewWatermarkEstimator(0, time.Second)
+	t0 := time.UnixMilli(1_700_000_000_000)
+	we.Advance(t0.Add(999 * time.Millisecond))
+	require.True(t, we.CurrentWatermark().Equal(t0), "rounded down to the step: %v", we.CurrentWatermark())
+	we.Advance(t0.Add(1999 * time.Millisecond))
+	require.True(t, we.CurrentWatermark().Equal(t0.Add(time.Second)))
+	we.Advance(t0.Add(2 * time.Second))
+	require.True(t, we.CurrentWatermark().Equal(t0.Add(2*time.Second)))
+
+	before := NewWatermarkEstimator(int64(mtime.MinTimestamp), time.Second)
+	before.Advance(time.UnixMilli(-1500))
+	require.Equal(t, int64(-2000), before.State(), "times before 1970 round down too")
 }

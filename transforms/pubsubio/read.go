@@ -137,7 +137,7 @@ func (fn *readFn) InitialWatermarkEstimatorState(et beam.EventTime, _ streamread
 // CreateWatermarkEstimator creates the estimator for the restriction about to
 // be processed and keeps it for ProcessElement, which advances it by hand.
 func (fn *readFn) CreateWatermarkEstimator(state int64) *streamread.WatermarkEstimator {
-	fn.we = streamread.NewWatermarkEstimator(state)
+	fn.we = streamread.NewWatermarkEstimator(state, fn.Cfg.WatermarkStep)
 	return fn.we
 }
 

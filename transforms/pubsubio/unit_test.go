@@ -18,6 +18,7 @@ func TestOptionErrorsNameTheOption(t *testing.T) {
 		"option MaxReadTime":       MaxReadTime(-time.Second),
 		"option MaxOutOfOrderness": MaxOutOfOrderness(-time.Second),
 		"option IdleWatermark":     IdleWatermark(0),
+		"option WatermarkStep":     WatermarkStep(-time.Second),
 		"option MaxBuffered":       MaxBuffered(0),
 		"option MaxBundle":         MaxBundle(1, 0),
 		"option SessionIdle":       SessionIdle(0),
