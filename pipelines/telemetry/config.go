@@ -123,6 +123,11 @@ func (c *config) validate() error {
 	} else if c.WindowPeriod != 0 {
 		errs = append(errs, jobflags.Errorf("window_period", "applies only to --window_type=sliding"))
 	}
+	for name, d := range map[string]time.Duration{"window": c.Window, "window_period": c.WindowPeriod, "allowed_lateness": c.AllowedLateness} {
+		if d%time.Millisecond != 0 {
+			errs = append(errs, jobflags.Errorf(name, "%v is not a whole number of milliseconds (Beam's time resolution)", d))
+		}
+	}
 	if c.MaxRecords < 0 {
 		errs = append(errs, jobflags.Errorf("max_records", "%d is negative", c.MaxRecords))
 	}

@@ -102,9 +102,16 @@ func buildJob(s beam.Scope, cfg *config, env *environment) {
 	out.Finish(s)
 }
 
-// readOptions are the mqttio.Read options of the flags.
+// readOptions are the mqttio.Read options of the flags. The watermark moves
+// in steps that the windows end on, which closes them as early as an exact
+// watermark and spares prism a rescan of the open windows per bundle.
 func (c *config) readOptions() []mqttio.Option {
-	opts := append(c.MQTT.Options(), mqttio.Readers(c.Readers), mqttio.MaxOutOfOrderness(c.MaxOutOfOrderness))
+	step, err := aggregate.WatermarkStep(c.windowOptions()...)
+	if err != nil { // validate checked the window flags
+		panic(err)
+	}
+	opts := append(c.MQTT.Options(), mqttio.Readers(c.Readers), mqttio.MaxOutOfOrderness(c.MaxOutOfOrderness),
+		mqttio.WatermarkStep(step))
 	if c.MaxRecords > 0 {
 		opts = append(opts, mqttio.MaxRecords(c.MaxRecords))
 	}

@@ -53,6 +53,8 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 		{[]string{"--window_type=tumbling"}, `--window_type: "tumbling" is not one of fixed, sliding, session`},
 		{[]string{"--window_type=sliding"}, "--window_period"},
 		{[]string{"--window=-1m"}, "--window"},
+		{[]string{"--window=1500us"}, "--window: 1.5ms is not a whole number of milliseconds"},
+		{[]string{"--window_type=sliding", "--window_period=2500us"}, "--window_period: 2.5ms is not a whole"},
 		{[]string{"--topic=devices/#/x"}, "--topic"},
 		{[]string{"--broker=http://x:1"}, "--broker"},
 		{[]string{"--broker=tcp://user:secret@host:1883"}, "--broker"},
