@@ -11,7 +11,21 @@ import (
 )
 
 func init() {
-	beam.RegisterType(reflect.TypeOf((*point)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*sample)(nil)).Elem())
+}
+
+// sample is what a reading brings to its device's windows: its event time,
+// payload hash and finite metric values.
+type sample struct {
+	Time   int64 // event time, Unix nanoseconds
+	Hash   uint64
+	Values []metricValue
+}
+
+// metricValue is one metric's value in a sample.
+type metricValue struct {
+	Metric string
+	Value  float64
 }
 
 // point is one value of one metric of one reading.
@@ -21,7 +35,7 @@ type point struct {
 	Value float64
 }
 
-// pointKey identifies a reading within a key (device and metric) and window:
+// pointKey identifies a reading within a device, metric and window:
 // two points with the same pointKey are copies of one message.
 type pointKey struct {
 	Time int64

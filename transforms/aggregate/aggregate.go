@@ -2,8 +2,10 @@ package aggregate
 
 import (
 	"context"
+	"maps"
 	"math"
-	"strings"
+	"slices"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
@@ -14,10 +16,11 @@ import (
 )
 
 func init() {
-	register.DoFn3x0[context.Context, telemetry.Reading, func(string, point)](&explodeFn{})
-	register.Emitter2[string, point]()
-	register.DoFn5x1[context.Context, beam.PaneInfo, beam.Window, string, func(*point) bool, Aggregate](&statsFn{})
-	register.Iter1[point]()
+	register.DoFn3x0[context.Context, telemetry.Reading, func(string, sample)](&sampleFn{})
+	register.Emitter2[string, sample]()
+	register.DoFn6x0[context.Context, beam.PaneInfo, beam.Window, string, func(*sample) bool, func(Aggregate)](&statsFn{})
+	register.Iter1[sample]()
+	register.Emitter1[Aggregate]()
 }
 
 // Beam metrics of PerWindow, in namespace "aggregate".
@@ -32,10 +35,6 @@ var (
 	// (a late pane recounts the on-time pane's).
 	duplicates = beam.NewCounter("aggregate", "duplicates")
 )
-
-// keySep separates the device id from the metric name in a key. MQTT topic
-// names, and so device ids, cannot contain U+0000.
-const keySep = "\x00"
 
 // PerWindow windows readings in event time and returns a
 // PCollection<Aggregate>: for each device, metric and window, the count, min,
@@ -91,10 +90,12 @@ const keySep = "\x00"
 // Conversely, two different messages of a device with the same event time
 // and the same payload bytes are taken for copies and count once.
 //
-// Memory: panes accumulate, so the runner keeps every point (a reading's
-// value of one metric, copies included, about 40 bytes in state) of a
-// device and metric in a window until the window expires: its end plus the
-// allowed lateness. Long windows or long lateness over chatty devices cost
+// The readings are grouped per device and window, one element per reading
+// with all its metrics (the runner's work is per element), and the
+// statistics computed per metric from the group. Memory: panes accumulate,
+// so the runner keeps every reading's metric values (copies included, about
+// 30 bytes plus 20 per metric) of a device in a window until the window
+// expires: its end plus the allowed lateness. Long windows or long lateness over chatty devices cost
 // that much state; each firing reads all of it.
 //
 // Non-finite values (NaN, ±Inf) are skipped and counted in the
@@ -123,11 +124,13 @@ func perWindow(s beam.Scope, readings beam.PCollection, cfg config) (aggregates,
 	if err != nil {
 		return fail(err)
 	}
-	points, err := beam.TryParDo(s, &explodeFn{}, onTime)
+	// One element per reading and device, not per metric: the runner's
+	// work in a GroupByKey is per element.
+	samples, err := beam.TryParDo(s, &sampleFn{}, onTime)
 	if err != nil {
 		return fail(err)
 	}
-	windowed, err := beam.TryWindowInto(s, cfg.windowFn(), points[0],
+	windowed, err := beam.TryWindowInto(s, cfg.windowFn(), samples[0],
 		beam.Trigger(trigger.AfterEndOfWindow().LateFiring(trigger.Always())),
 		beam.AllowedLateness(cfg.AllowedLateness),
 		beam.PanesAccumulate())
@@ -158,54 +161,64 @@ func (c config) windowFn() *window.Fn {
 	}
 }
 
-// explodeFn emits one point per metric of a reading, keyed by device and
-// metric.
-type explodeFn struct{}
+// sampleFn keys a reading's finite metric values by its device.
+type sampleFn struct{}
 
-func (*explodeFn) ProcessElement(ctx context.Context, r telemetry.Reading, emit func(string, point)) {
+func (*sampleFn) ProcessElement(ctx context.Context, r telemetry.Reading, emit func(string, sample)) {
 	if len(r.Metrics) == 0 {
 		noMetrics.Inc(ctx, 1)
 		return
 	}
-	t := r.EventTime.UnixNano()
+	values := make([]metricValue, 0, len(r.Metrics))
 	for name, v := range r.Metrics {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			nonFiniteValues.Inc(ctx, 1)
 			continue
 		}
-		valuesIn.Inc(ctx, 1)
-		emit(r.DeviceID+keySep+name, point{Time: t, Hash: r.PayloadHash, Value: v})
+		values = append(values, metricValue{Metric: name, Value: v})
 	}
+	if len(values) == 0 {
+		return
+	}
+	valuesIn.Inc(ctx, int64(len(values)))
+	emit(r.DeviceID, sample{Time: r.EventTime.UnixNano(), Hash: r.PayloadHash, Values: values})
 }
 
-// statsFn computes the statistics of the distinct points of one device,
-// metric and window, and fills in the window and pane.
+// statsFn computes, for one device and window, the statistics of the
+// distinct points of each metric, and fills in the window and pane.
 type statsFn struct{}
 
-func (*statsFn) ProcessElement(ctx context.Context, pn beam.PaneInfo, w beam.Window, key string, points func(*point) bool) Aggregate {
-	acc := newAccumulator()
-	var p point
-	for points(&p) {
-		if !acc.add(p) {
-			duplicates.Inc(ctx, 1)
+func (*statsFn) ProcessElement(ctx context.Context, pn beam.PaneInfo, w beam.Window, device string, samples func(*sample) bool, emit func(Aggregate)) {
+	accs := map[string]*accumulator{}
+	var smp sample
+	for samples(&smp) {
+		for _, v := range smp.Values {
+			acc := accs[v.Metric]
+			if acc == nil {
+				acc = newAccumulator()
+				accs[v.Metric] = acc
+			}
+			if !acc.add(point{Time: smp.Time, Hash: smp.Hash, Value: v.Value}) {
+				duplicates.Inc(ctx, 1)
+			}
 		}
 	}
-	a := acc.stats()
-	a.DeviceID, a.Metric, _ = strings.Cut(key, keySep)
+	var start, end time.Time
 	if iw, ok := w.(window.IntervalWindow); ok {
-		a.WindowStart = iw.Start.ToTime().UTC()
-		a.WindowEnd = iw.End.ToTime().UTC()
+		start, end = iw.Start.ToTime().UTC(), iw.End.ToTime().UTC()
 	}
-	a.PaneIndex = pn.Index
 	// PerWindow sets no early firings, so an early pane is a runner that did
 	// not say: prism (v2.77.0) gives merged session windows a zero pane.
-	switch pn.Timing {
-	case typex.PaneLate:
-		a.Pane = PaneLate
-		panesLate.Inc(ctx, 1)
-	default:
-		a.Pane = PaneOnTime
-		panesOnTime.Inc(ctx, 1)
+	pane, panes := PaneOnTime, panesOnTime
+	if pn.Timing == typex.PaneLate {
+		pane, panes = PaneLate, panesLate
 	}
-	return a
+	for _, metric := range slices.Sorted(maps.Keys(accs)) {
+		a := accs[metric].stats()
+		a.DeviceID, a.Metric = device, metric
+		a.WindowStart, a.WindowEnd = start, end
+		a.Pane, a.PaneIndex = pane, pn.Index
+		panes.Inc(ctx, 1)
+		emit(a)
+	}
 }

@@ -90,7 +90,7 @@ func Sliding(size, period time.Duration) Option {
 	}
 }
 
-// Session makes the windows session windows: per device and metric, readings
+// Session makes the windows session windows: per device, readings
 // less than gap apart in event time fall into one window, which ends gap
 // after its last reading. Late data can merge two sessions into one.
 func Session(gap time.Duration) Option {

@@ -33,14 +33,17 @@ func BenchmarkParseAndAggregate(b *testing.B) {
 	}
 	ctx := context.Background()
 	accs := map[string]*accumulator{}
-	explode := &explodeFn{}
-	emit := func(key string, p point) {
-		a := accs[key]
-		if a == nil {
-			a = newAccumulator()
-			accs[key] = a
+	explode := &sampleFn{}
+	emit := func(device string, smp sample) {
+		for _, v := range smp.Values {
+			key := device + "/" + v.Metric
+			a := accs[key]
+			if a == nil {
+				a = newAccumulator()
+				accs[key] = a
+			}
+			a.add(point{Time: smp.Time, Hash: smp.Hash, Value: v.Value})
 		}
-		a.add(p)
 	}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
