@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +91,24 @@ func BenchmarkAggregate(b *testing.B) {
 		if i%perWindow == perWindow-1 {
 			_ = a.stats()
 			a = newAccumulator()
+		}
+	}
+}
+
+func TestSampleCoderRoundTrips(t *testing.T) {
+	for _, s := range []sample{
+		{},
+		{Time: -5, Hash: 1<<64 - 1, Values: []metricValue{{"temperature", 21.5}, {"", -0.25}}},
+	} {
+		b := encodeSample(s)
+		got, err := decodeSample(b)
+		if err != nil || !reflect.DeepEqual(got, s) {
+			t.Fatalf("decodeSample(encodeSample(%+v)) = %+v, %v", s, got, err)
+		}
+		for i := range b {
+			if _, err := decodeSample(b[:i]); err == nil {
+				t.Errorf("decoding %d of %d bytes of %+v: no error", i, len(b), s)
+			}
 		}
 	}
 }
