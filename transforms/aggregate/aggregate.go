@@ -2,9 +2,7 @@ package aggregate
 
 import (
 	"context"
-	"maps"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -189,19 +187,16 @@ func (*sampleFn) ProcessElement(ctx context.Context, r telemetry.Reading, emit f
 type statsFn struct{}
 
 func (*statsFn) ProcessElement(ctx context.Context, pn beam.PaneInfo, w beam.Window, device string, samples func(*sample) bool, emit func(Aggregate)) {
-	accs := map[string]*accumulator{}
+	// Copy each sample: the iterator may reuse it.
+	var all []sample
 	var smp sample
 	for samples(&smp) {
-		for _, v := range smp.Values {
-			acc := accs[v.Metric]
-			if acc == nil {
-				acc = newAccumulator()
-				accs[v.Metric] = acc
-			}
-			if !acc.add(point{Time: smp.Time, Hash: smp.Hash, Value: v.Value}) {
-				duplicates.Inc(ctx, 1)
-			}
-		}
+		all = append(all, smp)
+		smp = sample{}
+	}
+	stats, copies := statsOf(all)
+	if copies > 0 {
+		duplicates.Inc(ctx, copies)
 	}
 	var start, end time.Time
 	if iw, ok := w.(window.IntervalWindow); ok {
@@ -213,9 +208,8 @@ func (*statsFn) ProcessElement(ctx context.Context, pn beam.PaneInfo, w beam.Win
 	if pn.Timing == typex.PaneLate {
 		pane, panes = PaneLate, panesLate
 	}
-	for _, metric := range slices.Sorted(maps.Keys(accs)) {
-		a := accs[metric].stats()
-		a.DeviceID, a.Metric = device, metric
+	for _, a := range stats {
+		a.DeviceID = device
 		a.WindowStart, a.WindowEnd = start, end
 		a.Pane, a.PaneIndex = pane, pn.Index
 		panes.Inc(ctx, 1)

@@ -57,40 +57,46 @@ func TestTryPerWindowRejectsBadOption(t *testing.T) {
 	}
 }
 
-func TestAccumulatorStats(t *testing.T) {
-	a := newAccumulator()
+func TestStatsOf(t *testing.T) {
 	sec := int64(time.Second)
-	for _, p := range []point{
-		{Time: 3 * sec, Hash: 1, Value: 7},
-		{Time: 1 * sec, Hash: 9, Value: -2},
-		{Time: 3 * sec, Hash: 1, Value: 7}, // a copy
-		{Time: 1 * sec, Hash: 4, Value: 5}, // same time, other payload: first by hash
-		{Time: 2 * sec, Hash: 1, Value: 0},
-	} {
-		a.add(p)
+	values := func(t, h float64) []metricValue {
+		return []metricValue{{"temperature", t}, {"humidity", h}}
 	}
-	got := a.stats()
-	want := Aggregate{Count: 4, Min: -2, Max: 7, Sum: 10, Mean: 2.5, First: 5, Last: 7,
-		FirstTime: time.Unix(1, 0).UTC(), LastTime: time.Unix(3, 0).UTC()}
-	if got != want {
-		t.Errorf("stats = %+v\nwant %+v", got, want)
+	got, copies := statsOf([]sample{
+		{Time: 3 * sec, Hash: 1, Values: values(7, 70)},
+		{Time: 1 * sec, Hash: 9, Values: values(-2, 20)},
+		{Time: 3 * sec, Hash: 1, Values: values(7, 70)},                     // a copy
+		{Time: 1 * sec, Hash: 4, Values: values(5, 50)},                     // same time, other payload: first by hash
+		{Time: 2 * sec, Hash: 1, Values: []metricValue{{"temperature", 0}}}, // no humidity
+	})
+	want := []Aggregate{
+		{Metric: "humidity", Count: 3, Min: 20, Max: 70, Sum: 140, Mean: 140.0 / 3, First: 50, Last: 70,
+			FirstTime: time.Unix(1, 0).UTC(), LastTime: time.Unix(3, 0).UTC()},
+		{Metric: "temperature", Count: 4, Min: -2, Max: 7, Sum: 10, Mean: 2.5, First: 5, Last: 7,
+			FirstTime: time.Unix(1, 0).UTC(), LastTime: time.Unix(3, 0).UTC()},
 	}
-	if (&accumulator{points: map[pointKey]float64{}}).stats() != (Aggregate{}) {
-		t.Error("stats of nothing is not zero")
+	if !reflect.DeepEqual(got, want) || copies != 2 {
+		t.Errorf("statsOf = %+v, %d copies\nwant %+v, 2 copies", got, copies, want)
+	}
+	if got, copies := statsOf(nil); len(got) != 0 || copies != 0 {
+		t.Errorf("statsOf(nil) = %+v, %d", got, copies)
 	}
 }
 
-// BenchmarkAggregate measures the work per reading of one window: adding
-// (and deduplicating) the point, and its share of computing the statistics.
+// BenchmarkAggregate measures the work per reading of one window of a
+// device: its share of sorting, deduplicating and computing the statistics
+// of three metrics.
 func BenchmarkAggregate(b *testing.B) {
 	const perWindow = 60 // a reading a second, one-minute windows
 	b.ReportAllocs()
-	a := newAccumulator()
+	window := make([]sample, 0, perWindow)
 	for i := 0; b.Loop(); i++ {
-		a.add(point{Time: int64(i%perWindow) * int64(time.Second), Hash: uint64(i), Value: float64(i)})
-		if i%perWindow == perWindow-1 {
-			_ = a.stats()
-			a = newAccumulator()
+		v := float64(i)
+		window = append(window, sample{Time: int64(perWindow-i%perWindow) * int64(time.Second), Hash: uint64(i),
+			Values: []metricValue{{"temperature", v}, {"humidity", v}, {"battery", v}}})
+		if len(window) == perWindow {
+			_, _ = statsOf(window)
+			window = window[:0]
 		}
 	}
 }

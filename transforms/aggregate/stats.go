@@ -1,0 +1,117 @@
+package aggregate
+
+import (
+	"cmp"
+	"fmt"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/mqttbeam/mqttbeam/internal/wire"
+)
+
+func init() {
+	register.Function1x1(encodeSample)
+	register.Function1x2(decodeSample)
+	beam.RegisterCoder(reflect.TypeOf((*sample)(nil)).Elem(), encodeSample, decodeSample)
+}
+
+// sample is what a reading brings to its device's windows: its event time,
+// payload hash and finite metric values.
+type sample struct {
+	Time   int64 // event time, Unix nanoseconds
+	Hash   uint64
+	Values []metricValue
+}
+
+// encodeSample is sample's Beam coder: every reading crosses the runner's
+// GroupByKey as a sample, and a compact form is much cheaper there (for the
+// runner too, which then only skips a length-prefixed blob) than Beam's
+// schema coder.
+func encodeSample(s sample) []byte {
+	b := make([]byte, 0, 17+24*len(s.Values))
+	b = wire.AppendUint64(b, uint64(s.Time))
+	b = wire.AppendUint64(b, s.Hash)
+	b = wire.AppendUvarint(b, uint64(len(s.Values)))
+	for _, v := range s.Values {
+		b = wire.AppendFloat64(wire.AppendString(b, v.Metric), v.Value)
+	}
+	return b
+}
+
+// decodeSample is the inverse of encodeSample.
+func decodeSample(b []byte) (sample, error) {
+	r := wire.NewReader(b)
+	s := sample{Time: int64(r.Uint64()), Hash: r.Uint64()}
+	if n := r.Count(); n > 0 {
+		s.Values = make([]metricValue, n)
+		for i := range s.Values {
+			s.Values[i] = metricValue{Metric: r.String(), Value: r.Float64()}
+		}
+	}
+	if err := r.Err(); err != nil {
+		return sample{}, fmt.Errorf("aggregate: decoding a sample: %w", err)
+	}
+	return s, nil
+}
+
+// metricValue is one metric's value in a sample.
+type metricValue struct {
+	Metric string
+	Value  float64
+}
+
+// statsOf computes the statistics of each metric of one device's samples
+// in a window, counting copies once, and returns them by metric name with
+// the number of copies skipped (one per metric value). It sorts samples.
+//
+// Two samples with the same Time and Hash are copies of one message (the
+// same payload at the same event time): sorted by (Time, Hash), the copies
+// are neighbours. First and Last are the values of the earliest and latest
+// distinct readings, ties broken by Hash.
+func statsOf(samples []sample) (out []Aggregate, copies int64) {
+	slices.SortFunc(samples, func(x, y sample) int {
+		if c := cmp.Compare(x.Time, y.Time); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Hash, y.Hash)
+	})
+	for i, smp := range samples {
+		if i > 0 && smp.Time == samples[i-1].Time && smp.Hash == samples[i-1].Hash {
+			copies += int64(len(smp.Values))
+			continue
+		}
+		at := time.Unix(0, smp.Time).UTC()
+		for _, v := range smp.Values {
+			a := metricOf(&out, v.Metric)
+			if a.Count == 0 {
+				a.Min, a.Max, a.First, a.FirstTime = v.Value, v.Value, v.Value, at
+			}
+			a.Count++
+			a.Sum += v.Value
+			a.Min = min(a.Min, v.Value)
+			a.Max = max(a.Max, v.Value)
+			a.Last, a.LastTime = v.Value, at
+		}
+	}
+	for i := range out {
+		out[i].Mean = out[i].Sum / float64(out[i].Count)
+	}
+	slices.SortFunc(out, func(x, y Aggregate) int { return cmp.Compare(x.Metric, y.Metric) })
+	return out, copies
+}
+
+// metricOf returns the aggregate of metric in out, appending it when
+// missing. A device has a handful of metrics: a scan beats a map.
+func metricOf(out *[]Aggregate, metric string) *Aggregate {
+	for i := range *out {
+		if (*out)[i].Metric == metric {
+			return &(*out)[i]
+		}
+	}
+	*out = append(*out, Aggregate{Metric: metric})
+	return &(*out)[len(*out)-1]
+}
