@@ -32,7 +32,8 @@
 //
 // The watermark trails the newest publish time by MaxOutOfOrderness and
 // advances to the current time (minus that bound) while the subscription is
-// quiet (IdleWatermark), so windows close. Each reader reports the messages
+// quiet (IdleWatermark), so windows close. It moves in whole steps
+// (WatermarkStep, default 1s; see mqttio.WatermarkStep). Each reader reports the messages
 // waiting on its worker as its remaining work, which is what Dataflow
 // autoscales on.
 //
