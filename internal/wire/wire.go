@@ -23,6 +23,11 @@ func AppendString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
+// AppendBytes appends p, prefixed by its length.
+func AppendBytes(b, p []byte) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(p))), p...)
+}
+
 // AppendUint64 appends v in 8 little-endian bytes.
 func AppendUint64(b []byte, v uint64) []byte { return binary.LittleEndian.AppendUint64(b, v) }
 
@@ -103,6 +108,12 @@ func (r *Reader) Count() int {
 		return 0
 	}
 	return int(n)
+}
+
+// Bytes reads what AppendBytes appended; the result shares the input's
+// memory.
+func (r *Reader) Bytes() []byte {
+	return r.take(r.Count())
 }
 
 // String reads a length-prefixed string.

@@ -15,6 +15,7 @@ func TestRoundTrip(t *testing.T) {
 	b := AppendUvarint(nil, 300)
 	b = AppendString(b, "gerät")
 	b = AppendString(b, "")
+	b = AppendBytes(b, []byte{0, 1})
 	b = AppendUint64(b, math.MaxUint64)
 	b = AppendFloat64(b, -1.5)
 	b, err := AppendTime(b, at)
@@ -25,13 +26,13 @@ func TestRoundTrip(t *testing.T) {
 
 	read := func(b []byte) (*Reader, []any) {
 		r := NewReader(b)
-		return r, []any{r.Uvarint(), r.String(), r.String(), r.Uint64(), r.Float64(), r.Time(), r.Time(), r.Byte()}
+		return r, []any{r.Uvarint(), r.String(), r.String(), r.Bytes(), r.Uint64(), r.Float64(), r.Time(), r.Time(), r.Byte()}
 	}
 	r, got := read(b)
 	require.NoError(t, r.Err())
-	assert.Equal(t, []any{uint64(300), "gerät", "", uint64(math.MaxUint64), -1.5, got[5], got[6], byte(7)}, got)
-	assert.True(t, got[5].(time.Time).Equal(at))
-	assert.True(t, got[6].(time.Time).Equal(odd))
+	assert.Equal(t, []any{uint64(300), "gerät", "", []byte{0, 1}, uint64(math.MaxUint64), -1.5, got[6], got[7], byte(7)}, got)
+	assert.True(t, got[6].(time.Time).Equal(at))
+	assert.True(t, got[7].(time.Time).Equal(odd))
 
 	for i := range b {
 		r, _ := read(b[:i])

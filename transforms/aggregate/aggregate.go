@@ -183,7 +183,7 @@ func (*sampleFn) ProcessElement(ctx context.Context, r telemetry.Reading, emit f
 }
 
 // statsFn computes, for one device and window, the statistics of the
-// distinct points of each metric, and fills in the window and pane.
+// distinct readings of each metric, and fills in the window and pane.
 type statsFn struct{}
 
 func (*statsFn) ProcessElement(ctx context.Context, pn beam.PaneInfo, w beam.Window, device string, samples func(*sample) bool, emit func(Aggregate)) {

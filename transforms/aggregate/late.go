@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"reflect"
 	"strconv"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -12,16 +13,21 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/mqttbeam/mqttbeam/internal/wire"
 	"github.com/mqttbeam/mqttbeam/transforms/telemetry"
 )
 
 func init() {
-	register.DoFn3x0[context.Context, telemetry.Reading, func(int64, telemetry.Reading)](&shardFn{})
-	register.DoFn8x1[context.Context, beam.EventTime, state.Provider, timers.Provider, int64, telemetry.Reading,
-		func(telemetry.Reading), func(telemetry.Reading), error](&tooLateFn{})
+	register.DoFn3x0[context.Context, telemetry.Reading, func(beam.EventTime, int64, batch)](&shardFn{})
+	register.DoFn8x1[context.Context, beam.EventTime, state.Provider, timers.Provider, int64, batch,
+		func(beam.EventTime, telemetry.Reading), func(beam.EventTime, telemetry.Reading), error](&tooLateFn{})
 	register.DoFn4x0[context.Context, telemetry.Reading, func(telemetry.Reading), func(telemetry.Reading)](&keepAllFn{})
 	register.Emitter1[telemetry.Reading]()
-	register.Emitter2[int64, telemetry.Reading]()
+	register.Emitter2[beam.EventTime, telemetry.Reading]()
+	register.Emitter3[beam.EventTime, int64, batch]()
+	register.Function1x2(encodeBatch)
+	register.Function1x2(decodeBatch)
+	beam.RegisterCoder(reflect.TypeOf((*batch)(nil)).Elem(), encodeBatch, decodeBatch)
 }
 
 // readingsTooLate counts the readings that came after their windows
@@ -91,16 +97,81 @@ func dropTooLate(s beam.Scope, readings beam.PCollection, cfg config) (onTime, t
 	return out[0], out[1], nil
 }
 
-// shardFn keys a reading by a hash of its device id, modulo Shards.
+// shardFn keys readings by a hash of their device id, modulo Shards, and
+// sends each shard's readings of a bundle as one batch: the runner's cost of
+// the shuffle and of the stateful step is per element, and a bundle of the
+// source holds thousands of readings.
 type shardFn struct {
 	Shards int
+
+	batches map[int64]*batch
 }
 
-func (fn *shardFn) ProcessElement(ctx context.Context, r telemetry.Reading, emit func(int64, telemetry.Reading)) {
+// batch is readings of one shard, at the earliest of their event times.
+type batch struct {
+	Readings []telemetry.Reading
+}
+
+func (fn *shardFn) StartBundle(_ context.Context, _ func(beam.EventTime, int64, batch)) {
+	fn.batches = map[int64]*batch{}
+}
+
+func (fn *shardFn) ProcessElement(ctx context.Context, r telemetry.Reading, _ func(beam.EventTime, int64, batch)) {
 	readingsIn.Inc(ctx, 1)
 	h := fnv.New32a()
 	h.Write([]byte(r.DeviceID))
-	emit(int64(h.Sum32()%uint32(fn.Shards)), r)
+	shard := int64(h.Sum32() % uint32(fn.Shards))
+	b := fn.batches[shard]
+	if b == nil {
+		b = &batch{}
+		fn.batches[shard] = b
+	}
+	b.Readings = append(b.Readings, r)
+}
+
+// FinishBundle emits the batches, each at its earliest event time so that
+// it holds the watermark no later than its readings would.
+func (fn *shardFn) FinishBundle(_ context.Context, emit func(beam.EventTime, int64, batch)) {
+	for shard, b := range fn.batches {
+		earliest := b.Readings[0].EventTime
+		for _, r := range b.Readings[1:] {
+			if r.EventTime.Before(earliest) {
+				earliest = r.EventTime
+			}
+		}
+		emit(mtime.FromTime(earliest), shard, *b)
+	}
+	fn.batches = nil
+}
+
+// encodeBatch is batch's Beam coder: its readings in telemetry's coder.
+func encodeBatch(b batch) ([]byte, error) {
+	out := wire.AppendUvarint(nil, uint64(len(b.Readings)))
+	for _, r := range b.Readings {
+		enc, err := telemetry.EncodeReading(r)
+		if err != nil {
+			return nil, err
+		}
+		out = wire.AppendBytes(out, enc)
+	}
+	return out, nil
+}
+
+// decodeBatch is the inverse of encodeBatch.
+func decodeBatch(p []byte) (batch, error) {
+	r := wire.NewReader(p)
+	b := batch{Readings: make([]telemetry.Reading, r.Count())}
+	for i := range b.Readings {
+		reading, err := telemetry.DecodeReading(r.Bytes())
+		if err != nil {
+			return batch{}, fmt.Errorf("aggregate: decoding reading %d of a batch: %w", i, err)
+		}
+		b.Readings[i] = reading
+	}
+	if err := r.Err(); err != nil {
+		return batch{}, fmt.Errorf("aggregate: decoding a batch: %w", err)
+	}
+	return b, nil
 }
 
 // keepAllFn passes every reading on and diverts none: the too-late filter
@@ -140,7 +211,7 @@ type timerKey struct {
 
 // StartBundle forgets the timers set in the previous bundle (the Go SDK
 // wants the emitters here too).
-func (fn *tooLateFn) StartBundle(_, _ func(telemetry.Reading)) {
+func (fn *tooLateFn) StartBundle(_, _ func(beam.EventTime, telemetry.Reading)) {
 	fn.set = map[timerKey]bool{}
 	fn.expired = map[int64]cachedExpiry{}
 }
@@ -158,22 +229,26 @@ func (fn *tooLateFn) expiredOf(sp state.Provider, shard int64) (int64, bool, err
 	return at, ok, nil
 }
 
-func (fn *tooLateFn) ProcessElement(ctx context.Context, ts beam.EventTime, sp state.Provider, tp timers.Provider, shard int64, r telemetry.Reading, emit, tooLate func(telemetry.Reading)) error {
-	first, last := fn.Windows.expiries(int64(ts))
+// ProcessElement splits a batch of one shard.
+func (fn *tooLateFn) ProcessElement(ctx context.Context, _ beam.EventTime, sp state.Provider, tp timers.Provider, shard int64, b batch, emit, tooLate func(beam.EventTime, telemetry.Reading)) error {
 	expired, ok, err := fn.expiredOf(sp, shard)
 	if err != nil {
 		return err
 	}
-	if ok && last <= expired {
-		readingsTooLate.Inc(ctx, 1)
-		tooLate(r)
-		return nil
+	for _, r := range b.Readings {
+		ts := mtime.FromTime(r.EventTime)
+		first, last := fn.Windows.expiries(int64(ts))
+		if ok && last <= expired {
+			readingsTooLate.Inc(ctx, 1)
+			tooLate(ts, r)
+			continue
+		}
+		// The earliest expiry tells soonest that a window closed; the latest
+		// is what a later reading of these windows is compared with.
+		fn.setExpiry(tp, shard, first)
+		fn.setExpiry(tp, shard, last)
+		emit(ts, r)
 	}
-	// The earliest expiry tells soonest that a window closed; the latest is
-	// what a later reading of these windows is compared with.
-	fn.setExpiry(tp, shard, first)
-	fn.setExpiry(tp, shard, last)
-	emit(r)
 	return nil
 }
 
@@ -189,7 +264,7 @@ func (fn *tooLateFn) setExpiry(tp timers.Provider, shard, at int64) {
 }
 
 // OnTimer records that the watermark has reached the expiry in the tag.
-func (fn *tooLateFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Provider, shard int64, tc timers.Context, emit, tooLate func(telemetry.Reading)) error {
+func (fn *tooLateFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Provider, shard int64, tc timers.Context, emit, tooLate func(beam.EventTime, telemetry.Reading)) error {
 	at, err := strconv.ParseInt(tc.Tag, 10, 64)
 	if err != nil {
 		return fmt.Errorf("expiry timer of shard %d: bad tag %q: %w", shard, tc.Tag, err)

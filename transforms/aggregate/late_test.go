@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
@@ -16,6 +15,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
+	"github.com/stretchr/testify/require"
+
 	"github.com/mqttbeam/mqttbeam/transforms/telemetry"
 )
 
@@ -187,8 +188,9 @@ type countTimers int
 func (c *countTimers) Set(timers.TimerMap) { *c++ }
 
 // BenchmarkDropTooLate is the per-reading cost of the too-late filter
-// outside the runner (shard, state read, timers), a reading a second; the
-// runner adds a shuffle and its state and timer calls.
+// outside the runner (shard, batch coder, state read, timers), a reading a
+// second in bundles of 1000; the runner adds a shuffle of one batch per
+// shard and bundle, and its state and timer calls.
 func BenchmarkDropTooLate(b *testing.B) {
 	cfg, err := newConfig([]Option{Fixed(time.Minute), AllowedLateness(time.Minute)})
 	if err != nil {
@@ -200,22 +202,56 @@ func BenchmarkDropTooLate(b *testing.B) {
 	var tp countTimers
 	ctx := context.Background()
 	var passed, late int
-	keep := func(telemetry.Reading) { passed++ }
-	drop := func(telemetry.Reading) { late++ }
+	keep := func(beam.EventTime, telemetry.Reading) { passed++ }
+	drop := func(beam.EventTime, telemetry.Reading) { late++ }
+	check := func(_ beam.EventTime, k int64, bt batch) {
+		enc, err := encodeBatch(bt)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if bt, err = decodeBatch(enc); err != nil {
+			b.Fatal(err)
+		}
+		if err := fn.ProcessElement(ctx, 0, sp, &tp, k, bt, keep, drop); err != nil {
+			b.Fatal(err)
+		}
+	}
 	r := reading("d1", 0, 1, map[string]float64{"temp": 1})
 	b.ReportAllocs()
+	shard.StartBundle(ctx, check)
+	fn.StartBundle(keep, drop)
 	for i := 0; b.Loop(); i++ {
-		if i%1000 == 0 {
+		r.EventTime = base.Add(time.Duration(i) * time.Second)
+		shard.ProcessElement(ctx, r, check)
+		if i%1000 == 999 {
+			shard.FinishBundle(ctx, check)
+			shard.StartBundle(ctx, check)
 			fn.StartBundle(keep, drop)
 		}
-		r.EventTime = base.Add(time.Duration(i) * time.Second)
-		shard.ProcessElement(ctx, r, func(k int64, r telemetry.Reading) {
-			if err := fn.ProcessElement(ctx, mtime.FromTime(r.EventTime), sp, &tp, k, r, keep, drop); err != nil {
-				b.Fatal(err)
-			}
-		})
 	}
+	shard.FinishBundle(ctx, check)
 	if late != 0 {
 		b.Fatalf("%d of %d in-order readings taken for too late", late, passed+late)
+	}
+}
+
+func TestBatchCoderRoundTrips(t *testing.T) {
+	in := batch{Readings: []telemetry.Reading{
+		reading("d1", 0, 1, map[string]float64{"temp": 1}),
+		reading("d2", 5, 2, nil),
+	}}
+	enc, err := encodeBatch(in)
+	require.NoError(t, err)
+	out, err := decodeBatch(enc)
+	require.NoError(t, err)
+	require.Equal(t, len(in.Readings), len(out.Readings))
+	for i := range in.Readings {
+		require.True(t, in.Readings[i].EventTime.Equal(out.Readings[i].EventTime))
+		require.Equal(t, in.Readings[i].DeviceID, out.Readings[i].DeviceID)
+		require.Equal(t, in.Readings[i].PayloadHash, out.Readings[i].PayloadHash)
+	}
+	for i := range enc {
+		_, err := decodeBatch(enc[:i])
+		require.Error(t, err, "cut at %d of %d", i, len(enc))
 	}
 }

@@ -12,9 +12,9 @@ import (
 )
 
 func init() {
-	register.Function1x2(encodeReading)
-	register.Function1x2(decodeReading)
-	beam.RegisterCoder(reflect.TypeOf((*Reading)(nil)).Elem(), encodeReading, decodeReading)
+	register.Function1x2(EncodeReading)
+	register.Function1x2(DecodeReading)
+	beam.RegisterCoder(reflect.TypeOf((*Reading)(nil)).Elem(), EncodeReading, DecodeReading)
 }
 
 // readingCoderVersion starts every encoded Reading, so that a format change
@@ -22,12 +22,13 @@ func init() {
 // version).
 const readingCoderVersion = 1
 
-// encodeReading is Reading's Beam coder: a compact binary form, several
+// EncodeReading is Reading's Beam coder (exported for composite coders,
+// such as a batch of readings): a compact binary form, several
 // times cheaper than the schema coder Beam would otherwise use for a struct
 // with maps (readings cross the runner once per message in PerWindow).
 // Times keep their instant and zone offset (time.Time's binary form). Map
 // order makes the encoding non-deterministic: a Reading cannot be a key.
-func encodeReading(r Reading) ([]byte, error) {
+func EncodeReading(r Reading) ([]byte, error) {
 	size := 64 + len(r.DeviceID) + len(r.Kind) + len(r.Topic) + len(r.TimeSource) + 16*len(r.Metrics)
 	b := make([]byte, 0, size)
 	b = append(b, readingCoderVersion)
@@ -51,8 +52,8 @@ func encodeReading(r Reading) ([]byte, error) {
 	return wire.AppendUint64(b, r.PayloadHash), nil
 }
 
-// decodeReading is the inverse of encodeReading. Empty maps decode as nil.
-func decodeReading(b []byte) (Reading, error) {
+// DecodeReading is the inverse of EncodeReading. Empty maps decode as nil.
+func DecodeReading(b []byte) (Reading, error) {
 	d := wire.NewReader(b)
 	if v := d.Byte(); v != readingCoderVersion && d.Err() == nil {
 		return Reading{}, fmt.Errorf("telemetry: decoding a Reading: coder version %d, want %d", v, readingCoderVersion)
