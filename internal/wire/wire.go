@@ -18,6 +18,9 @@ var ErrShort = errors.New("input ends early")
 // AppendUvarint appends v as an unsigned varint.
 func AppendUvarint(b []byte, v uint64) []byte { return binary.AppendUvarint(b, v) }
 
+// AppendVarint appends v as a signed (zig-zag) varint.
+func AppendVarint(b []byte, v int64) []byte { return binary.AppendVarint(b, v) }
+
 // AppendString appends s, prefixed by its length.
 func AppendString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
@@ -70,7 +73,7 @@ func (r *Reader) take(n int) []byte {
 		r.err = ErrShort
 		return nil
 	}
-	out := r.b[:n]
+	out := r.b[:n:n] // an append to it must not overwrite what follows
 	r.b = r.b[n:]
 	return out
 }
@@ -89,6 +92,20 @@ func (r *Reader) Uvarint() uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = ErrShort
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// Varint reads a signed varint.
+func (r *Reader) Varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
 	if n <= 0 {
 		r.err = ErrShort
 		return 0

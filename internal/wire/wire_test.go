@@ -13,6 +13,7 @@ func TestRoundTrip(t *testing.T) {
 	at := time.Date(2026, 11, 24, 12, 0, 0, 123456789, time.FixedZone("", 5*3600+30*60))
 	odd := time.Date(1900, 1, 1, 0, 0, 0, 0, time.FixedZone("", 17)) // an offset with seconds
 	b := AppendUvarint(nil, 300)
+	b = AppendVarint(b, -3)
 	b = AppendString(b, "gerät")
 	b = AppendString(b, "")
 	b = AppendBytes(b, []byte{0, 1})
@@ -26,13 +27,13 @@ func TestRoundTrip(t *testing.T) {
 
 	read := func(b []byte) (*Reader, []any) {
 		r := NewReader(b)
-		return r, []any{r.Uvarint(), r.String(), r.String(), r.Bytes(), r.Uint64(), r.Float64(), r.Time(), r.Time(), r.Byte()}
+		return r, []any{r.Uvarint(), r.Varint(), r.String(), r.String(), r.Bytes(), r.Uint64(), r.Float64(), r.Time(), r.Time(), r.Byte()}
 	}
 	r, got := read(b)
 	require.NoError(t, r.Err())
-	assert.Equal(t, []any{uint64(300), "gerät", "", []byte{0, 1}, uint64(math.MaxUint64), -1.5, got[6], got[7], byte(7)}, got)
-	assert.True(t, got[6].(time.Time).Equal(at))
-	assert.True(t, got[7].(time.Time).Equal(odd))
+	assert.Equal(t, []any{uint64(300), int64(-3), "gerät", "", []byte{0, 1}, uint64(math.MaxUint64), -1.5, got[7], got[8], byte(7)}, got)
+	assert.True(t, got[7].(time.Time).Equal(at))
+	assert.True(t, got[8].(time.Time).Equal(odd))
 
 	for i := range b {
 		r, _ := read(b[:i])

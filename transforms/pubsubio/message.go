@@ -1,14 +1,16 @@
 package pubsubio
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"github.com/mqttbeam/mqttbeam/internal/wire"
 )
 
 func init() {
@@ -33,89 +35,44 @@ type Message struct {
 	PublishTime time.Time
 }
 
-// encodeMessage is Message's Beam coder: a compact binary form with the
-// attributes in key order, so that equal messages encode equally.
+// encodeMessage is Message's Beam coder: a compact binary form (internal/wire)
+// with the attributes in key order, so that equal messages encode equally.
 func encodeMessage(m Message) []byte {
 	b := make([]byte, 0, len(m.Data)+len(m.OrderingKey)+len(m.ID)+32)
-	b = appendBytes(b, m.Data)
-	b = binary.AppendUvarint(b, uint64(len(m.Attributes)))
-	keys := make([]string, 0, len(m.Attributes))
-	for k := range m.Attributes {
-		keys = append(keys, k)
+	b = wire.AppendBytes(b, m.Data)
+	b = wire.AppendUvarint(b, uint64(len(m.Attributes)))
+	for _, k := range slices.Sorted(maps.Keys(m.Attributes)) {
+		b = wire.AppendString(wire.AppendString(b, k), m.Attributes[k])
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		b = appendBytes(b, []byte(k))
-		b = appendBytes(b, []byte(m.Attributes[k]))
-	}
-	b = appendBytes(b, []byte(m.OrderingKey))
-	b = appendBytes(b, []byte(m.ID))
+	b = wire.AppendString(b, m.OrderingKey)
+	b = wire.AppendString(b, m.ID)
 	var ts int64
 	if !m.PublishTime.IsZero() {
 		ts = m.PublishTime.UnixNano()
 	}
-	return binary.AppendVarint(b, ts)
+	return wire.AppendVarint(b, ts)
 }
 
 var errCorruptMessage = errors.New("pubsubio: corrupt encoded Message")
 
 func decodeMessage(b []byte) (Message, error) {
-	var m Message
-	d := decoder{b: b}
-	m.Data = d.bytes()
-	if n := d.uvarint(); n > 0 && d.err == nil {
-		if n > uint64(len(d.b)) {
-			return m, errCorruptMessage
-		}
+	r := wire.NewReader(b)
+	m := Message{Data: r.Bytes()}
+	if n := r.Count(); n > 0 {
 		m.Attributes = make(map[string]string, n)
 		for range n {
-			k := string(d.bytes())
-			m.Attributes[k] = string(d.bytes())
+			k := r.String()
+			m.Attributes[k] = r.String()
 		}
 	}
-	m.OrderingKey = string(d.bytes())
-	m.ID = string(d.bytes())
-	ts, n := binary.Varint(d.b)
-	if d.err != nil || n <= 0 || n != len(d.b) {
-		return Message{}, fmt.Errorf("%w: bad publish time", errCorruptMessage)
+	m.OrderingKey = r.String()
+	m.ID = r.String()
+	ts := r.Varint()
+	if err := r.Err(); err != nil {
+		return Message{}, fmt.Errorf("%w: %v", errCorruptMessage, err)
 	}
 	if ts != 0 {
 		m.PublishTime = time.Unix(0, ts).UTC()
 	}
 	return m, nil
-}
-
-func appendBytes(b, field []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(field)))
-	return append(b, field...)
-}
-
-// decoder reads the fields encodeMessage wrote; the first error sticks.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	n, k := binary.Uvarint(d.b)
-	if k <= 0 {
-		d.err = errCorruptMessage
-		return 0
-	}
-	d.b = d.b[k:]
-	return n
-}
-
-func (d *decoder) bytes() []byte {
-	n := d.uvarint()
-	if d.err != nil || n > uint64(len(d.b)) {
-		d.err = errCorruptMessage
-		return nil
-	}
-	field := d.b[:n:n]
-	d.b = d.b[n:]
-	return field
 }
