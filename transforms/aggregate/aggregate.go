@@ -93,8 +93,8 @@ var (
 // statistics computed per metric from the group. Memory: panes accumulate,
 // so the runner keeps every reading's metric values (copies included, about
 // 30 bytes plus 20 per metric) of a device in a window until the window
-// expires: its end plus the allowed lateness. Long windows or long lateness over chatty devices cost
-// that much state; each firing reads all of it.
+// expires: its end plus the allowed lateness. Long windows or long lateness
+// over chatty devices cost that much state; each firing reads all of it.
 //
 // Non-finite values (NaN, ±Inf) are skipped and counted in the
 // "aggregate/non_finite_values" metric. PerWindow panics when an option is

@@ -19,7 +19,7 @@ import (
 
 func init() {
 	register.DoFn3x0[context.Context, telemetry.Reading, func(beam.EventTime, int64, batch)](&shardFn{})
-	register.DoFn8x1[context.Context, beam.EventTime, state.Provider, timers.Provider, int64, batch,
+	register.DoFn7x1[context.Context, state.Provider, timers.Provider, int64, batch,
 		func(beam.EventTime, telemetry.Reading), func(beam.EventTime, telemetry.Reading), error](&tooLateFn{})
 	register.DoFn4x0[context.Context, telemetry.Reading, func(telemetry.Reading), func(telemetry.Reading)](&keepAllFn{})
 	register.Emitter1[telemetry.Reading]()
@@ -230,7 +230,7 @@ func (fn *tooLateFn) expiredOf(sp state.Provider, shard int64) (int64, bool, err
 }
 
 // ProcessElement splits a batch of one shard.
-func (fn *tooLateFn) ProcessElement(ctx context.Context, _ beam.EventTime, sp state.Provider, tp timers.Provider, shard int64, b batch, emit, tooLate func(beam.EventTime, telemetry.Reading)) error {
+func (fn *tooLateFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, shard int64, b batch, emit, tooLate func(beam.EventTime, telemetry.Reading)) error {
 	expired, ok, err := fn.expiredOf(sp, shard)
 	if err != nil {
 		return err

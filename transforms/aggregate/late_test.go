@@ -212,7 +212,7 @@ func BenchmarkDropTooLate(b *testing.B) {
 		if bt, err = decodeBatch(enc); err != nil {
 			b.Fatal(err)
 		}
-		if err := fn.ProcessElement(ctx, 0, sp, &tp, k, bt, keep, drop); err != nil {
+		if err := fn.ProcessElement(ctx, sp, &tp, k, bt, keep, drop); err != nil {
 			b.Fatal(err)
 		}
 	}

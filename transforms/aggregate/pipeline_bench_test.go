@@ -33,7 +33,7 @@ func BenchmarkParseAndAggregate(b *testing.B) {
 	}
 	ctx := context.Background()
 	var window []sample
-	explode := &sampleFn{}
+	toSample := &sampleFn{}
 	emit := func(_ string, smp sample) { window = append(window, smp) }
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
@@ -41,7 +41,7 @@ func BenchmarkParseAndAggregate(b *testing.B) {
 		if dead != nil {
 			b.Fatalf("dead letter: %s", dead.Detail)
 		}
-		explode.ProcessElement(ctx, r, emit)
+		toSample.ProcessElement(ctx, r, emit)
 		if i%perWindow == perWindow-1 {
 			_, _ = statsOf(window)
 			window = window[:0]
