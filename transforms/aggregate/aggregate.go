@@ -2,10 +2,13 @@ package aggregate
 
 import (
 	"context"
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window/trigger"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/typex"
@@ -14,10 +17,12 @@ import (
 )
 
 func init() {
-	register.DoFn3x0[context.Context, telemetry.Reading, func(string, sample)](&sampleFn{})
-	register.Emitter2[string, sample]()
-	register.DoFn6x0[context.Context, beam.PaneInfo, beam.Window, string, func(*sample) bool, func(Aggregate)](&statsFn{})
+	register.DoFn3x0[int64, samples, func(beam.EventTime, string, sample)](&perDeviceFn{})
+	register.Emitter3[beam.EventTime, string, sample]()
+	register.DoFn6x0[context.Context, beam.PaneInfo, beam.Window, string, func(*sample) bool, func(Aggregate)](&deviceStatsFn{})
 	register.Iter1[sample]()
+	register.DoFn6x0[context.Context, beam.PaneInfo, beam.Window, int64, func(*samples) bool, func(Aggregate)](&shardStatsFn{})
+	register.Iter1[samples]()
 	register.Emitter1[Aggregate]()
 }
 
@@ -88,13 +93,18 @@ var (
 // Conversely, two different messages of a device with the same event time
 // and the same payload bytes are taken for copies and count once.
 //
-// The readings are grouped per device and window, one element per reading
-// with all its metrics (the runner's work is per element), and the
-// statistics computed per metric from the group. Memory: panes accumulate,
-// so the runner keeps every reading's metric values (copies included, about
-// 30 bytes plus 20 per metric) of a device in a window until the window
-// expires: its end plus the allowed lateness. Long windows or long lateness
-// over chatty devices cost that much state; each firing reads all of it.
+// Fixed and sliding windows are grouped per shard of devices (the LateShards
+// shards) and window, in batches of the readings' metric values that the
+// too-late check made (the runner's work is per element, and a batch holds
+// a shard's readings of a bundle), and the statistics are computed per
+// device and metric from the group. Sessions depend on each device's
+// readings, so they are grouped per device, one element per reading.
+// Memory: panes accumulate, so the runner keeps every reading's metric
+// values (copies included, about 40 bytes plus 20 per metric) in a window
+// until the window expires: its end plus the allowed lateness, and the
+// firing of a shard's window holds them in a worker's memory. Long windows
+// or long lateness over chatty devices cost that much state; each firing
+// reads all of it.
 //
 // Non-finite values (NaN, ±Inf) are skipped and counted in the
 // "aggregate/non_finite_values" metric. PerWindow panics when an option is
@@ -122,30 +132,42 @@ func perWindow(s beam.Scope, readings beam.PCollection, cfg config) (aggregates,
 	if err != nil {
 		return fail(err)
 	}
-	// One element per reading and device, not per metric: the runner's
-	// work in a GroupByKey is per element.
-	samples, err := beam.TryParDo(s, &sampleFn{}, onTime)
-	if err != nil {
-		return fail(err)
-	}
-	windowed, err := beam.TryWindowInto(s, cfg.windowFn(), samples[0],
-		beam.Trigger(trigger.AfterEndOfWindow().LateFiring(trigger.Always())),
-		beam.AllowedLateness(cfg.AllowedLateness),
-		beam.PanesAccumulate())
-	if err != nil {
-		return fail(err)
-	}
 	// A GroupByKey and a DoFn rather than CombinePerKey: the Go SDK's
 	// combine steps drop the pane (v2.77.0), and the rows need it.
-	grouped, err := beam.TryGroupByKey(s, windowed)
+	group := func(keyed beam.PCollection, stats any) (beam.PCollection, error) {
+		windowed, err := beam.TryWindowInto(s, cfg.windowFn(), keyed,
+			beam.Trigger(trigger.AfterEndOfWindow().LateFiring(trigger.Always())),
+			beam.AllowedLateness(cfg.AllowedLateness),
+			beam.PanesAccumulate())
+		if err != nil {
+			return beam.PCollection{}, err
+		}
+		grouped, err := beam.TryGroupByKey(s, windowed)
+		if err != nil {
+			return beam.PCollection{}, err
+		}
+		out, err := beam.TryParDo(s, stats, grouped)
+		if err != nil {
+			return beam.PCollection{}, err
+		}
+		return out[0], nil
+	}
+	if cfg.Kind != kindSession {
+		out, err := group(onTime, &shardStatsFn{})
+		if err != nil {
+			return fail(err)
+		}
+		return out, tooLate, nil
+	}
+	perDevice, err := beam.TryParDo(s, &perDeviceFn{}, onTime)
 	if err != nil {
 		return fail(err)
 	}
-	out, err := beam.TryParDo(s, &statsFn{}, grouped)
+	out, err := group(perDevice[0], &deviceStatsFn{})
 	if err != nil {
 		return fail(err)
 	}
-	return out[0], tooLate, nil
+	return out, tooLate, nil
 }
 
 func (c config) windowFn() *window.Fn {
@@ -159,13 +181,12 @@ func (c config) windowFn() *window.Fn {
 	}
 }
 
-// sampleFn keys a reading's finite metric values by its device.
-type sampleFn struct{}
-
-func (*sampleFn) ProcessElement(ctx context.Context, r telemetry.Reading, emit func(string, sample)) {
+// sampleOf returns a reading's finite metric values as a sample, and false
+// when it has none.
+func sampleOf(ctx context.Context, r telemetry.Reading) (sample, bool) {
 	if len(r.Metrics) == 0 {
 		noMetrics.Inc(ctx, 1)
-		return
+		return sample{}, false
 	}
 	values := make([]metricValue, 0, len(r.Metrics))
 	for name, v := range r.Metrics {
@@ -176,43 +197,89 @@ func (*sampleFn) ProcessElement(ctx context.Context, r telemetry.Reading, emit f
 		values = append(values, metricValue{Metric: name, Value: v})
 	}
 	if len(values) == 0 {
-		return
+		return sample{}, false
 	}
 	valuesIn.Inc(ctx, int64(len(values)))
-	emit(r.DeviceID, sample{Time: r.EventTime.UnixNano(), Hash: r.PayloadHash, Values: values})
+	return sample{Device: r.DeviceID, Time: r.EventTime.UnixNano(), Hash: r.PayloadHash, Values: values}, true
 }
 
-// statsFn computes, for one device and window, the statistics of the
-// distinct readings of each metric, and fills in the window and pane.
-type statsFn struct{}
+// perDeviceFn keys each sample of a batch by its device, at its own event
+// time: session windows are assigned per sample.
+type perDeviceFn struct{}
 
-func (*statsFn) ProcessElement(ctx context.Context, pn beam.PaneInfo, w beam.Window, device string, samples func(*sample) bool, emit func(Aggregate)) {
+func (*perDeviceFn) ProcessElement(_ int64, b samples, emit func(beam.EventTime, string, sample)) {
+	for _, smp := range b.List {
+		emit(mtime.FromTime(time.Unix(0, smp.Time)), smp.Device, smp)
+	}
+}
+
+// deviceStatsFn computes the statistics of one device's samples in a
+// window (sessions).
+type deviceStatsFn struct{}
+
+func (*deviceStatsFn) ProcessElement(ctx context.Context, pn beam.PaneInfo, w beam.Window, device string, iter func(*sample) bool, emit func(Aggregate)) {
 	// Copy each sample: the iterator may reuse it.
 	var all []sample
 	var smp sample
-	for samples(&smp) {
+	for iter(&smp) {
 		all = append(all, smp)
 		smp = sample{}
 	}
+	firingOf(pn, w).emit(ctx, device, all, emit)
+}
+
+// shardStatsFn computes the statistics of each device of a shard in a
+// window (fixed and sliding windows), devices in order.
+type shardStatsFn struct{}
+
+func (*shardStatsFn) ProcessElement(ctx context.Context, pn beam.PaneInfo, w beam.Window, _ int64, iter func(*samples) bool, emit func(Aggregate)) {
+	byDevice := map[string][]sample{}
+	var b samples
+	for iter(&b) {
+		for _, smp := range b.List {
+			byDevice[smp.Device] = append(byDevice[smp.Device], smp)
+		}
+		b = samples{}
+	}
+	f := firingOf(pn, w)
+	for _, device := range slices.Sorted(maps.Keys(byDevice)) {
+		f.emit(ctx, device, byDevice[device], emit)
+	}
+}
+
+// firing is a window's bounds and pane, as its rows carry them.
+type firing struct {
+	start, end time.Time
+	pane       string
+	index      int64
+	panes      beam.Counter
+}
+
+func firingOf(pn beam.PaneInfo, w beam.Window) firing {
+	f := firing{pane: PaneOnTime, index: pn.Index, panes: panesOnTime}
+	if iw, ok := w.(window.IntervalWindow); ok {
+		f.start, f.end = iw.Start.ToTime().UTC(), iw.End.ToTime().UTC()
+	}
+	// PerWindow sets no early firings, so an early pane is a runner that did
+	// not say: prism (v2.77.0) gives merged session windows a zero pane.
+	if pn.Timing == typex.PaneLate {
+		f.pane, f.panes = PaneLate, panesLate
+	}
+	return f
+}
+
+// emit computes the statistics of a device's samples (distinct readings of
+// each metric) and emits them with the window and pane.
+func (f firing) emit(ctx context.Context, device string, all []sample, emit func(Aggregate)) {
 	stats, copies := statsOf(all)
 	if copies > 0 {
 		duplicates.Inc(ctx, copies)
 	}
-	var start, end time.Time
-	if iw, ok := w.(window.IntervalWindow); ok {
-		start, end = iw.Start.ToTime().UTC(), iw.End.ToTime().UTC()
-	}
-	// PerWindow sets no early firings, so an early pane is a runner that did
-	// not say: prism (v2.77.0) gives merged session windows a zero pane.
-	pane, panes := PaneOnTime, panesOnTime
-	if pn.Timing == typex.PaneLate {
-		pane, panes = PaneLate, panesLate
-	}
 	for _, a := range stats {
 		a.DeviceID = device
-		a.WindowStart, a.WindowEnd = start, end
-		a.Pane, a.PaneIndex = pane, pn.Index
-		panes.Inc(ctx, 1)
+		a.WindowStart, a.WindowEnd = f.start, f.end
+		a.Pane, a.PaneIndex = f.pane, f.index
+		f.panes.Inc(ctx, 1)
 		emit(a)
 	}
 }

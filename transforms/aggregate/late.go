@@ -20,11 +20,11 @@ import (
 func init() {
 	register.DoFn3x0[context.Context, telemetry.Reading, func(beam.EventTime, int64, batch)](&shardFn{})
 	register.DoFn7x1[context.Context, state.Provider, timers.Provider, int64, batch,
-		func(beam.EventTime, telemetry.Reading), func(beam.EventTime, telemetry.Reading), error](&tooLateFn{})
-	register.DoFn4x0[context.Context, telemetry.Reading, func(telemetry.Reading), func(telemetry.Reading)](&keepAllFn{})
-	register.Emitter1[telemetry.Reading]()
+		func(beam.EventTime, int64, samples), func(beam.EventTime, telemetry.Reading), error](&tooLateFn{})
+	register.DoFn4x0[context.Context, telemetry.Reading, func(beam.EventTime, int64, samples), func(beam.EventTime, telemetry.Reading)](&keepAllFn{})
 	register.Emitter2[beam.EventTime, telemetry.Reading]()
 	register.Emitter3[beam.EventTime, int64, batch]()
+	register.Emitter3[beam.EventTime, int64, samples]()
 	register.Function1x2(encodeBatch)
 	register.Function1x2(decodeBatch)
 	beam.RegisterCoder(reflect.TypeOf((*batch)(nil)).Elem(), encodeBatch, decodeBatch)
@@ -61,8 +61,11 @@ func TryPerWindowWithLate(s beam.Scope, readings beam.PCollection, opts ...Optio
 	return aggregates, tooLate, nil
 }
 
-// dropTooLate splits readings into those whose windows may still be open
-// and those that came too late (see PerWindow for what it catches).
+// dropTooLate splits readings into the samples of those whose windows may
+// still be open and the readings that came too late (see PerWindow for what
+// it catches). The samples come keyed by shard (a hash of the device id) in
+// batches whose samples fall into the same windows (PCollection<KV<int64,
+// samples>>, in the global window, at the earliest time in the batch).
 //
 // Beam gives a DoFn no access to the watermark, but an event-time timer
 // tells when it has passed a time. The readings are keyed by a hash of
@@ -174,17 +177,19 @@ func decodeBatch(p []byte) (batch, error) {
 	return b, nil
 }
 
-// keepAllFn passes every reading on and diverts none: the too-late filter
-// of session windows without LateShards.
+// keepAllFn passes every reading on as a sample and diverts none: the
+// too-late filter of session windows without LateShards.
 type keepAllFn struct{}
 
-func (*keepAllFn) ProcessElement(ctx context.Context, r telemetry.Reading, emit, _ func(telemetry.Reading)) {
+func (*keepAllFn) ProcessElement(ctx context.Context, r telemetry.Reading, emit func(beam.EventTime, int64, samples), _ func(beam.EventTime, telemetry.Reading)) {
 	readingsIn.Inc(ctx, 1)
-	emit(r)
+	if smp, ok := sampleOf(ctx, r); ok {
+		emit(mtime.FromTime(r.EventTime), 0, samples{List: []sample{smp}})
+	}
 }
 
-// tooLateFn passes on the readings of one shard whose windows may still be
-// open and diverts the others.
+// tooLateFn passes on, as samples, the readings of one shard whose windows
+// may still be open and diverts the others.
 type tooLateFn struct {
 	Windows config
 	// Expired is the latest window expiry (Unix milliseconds, window end
@@ -211,7 +216,7 @@ type timerKey struct {
 
 // StartBundle forgets the timers set in the previous bundle (the Go SDK
 // wants the emitters here too).
-func (fn *tooLateFn) StartBundle(_, _ func(beam.EventTime, telemetry.Reading)) {
+func (fn *tooLateFn) StartBundle(_ func(beam.EventTime, int64, samples), _ func(beam.EventTime, telemetry.Reading)) {
 	fn.set = map[timerKey]bool{}
 	fn.expired = map[int64]cachedExpiry{}
 }
@@ -229,12 +234,16 @@ func (fn *tooLateFn) expiredOf(sp state.Provider, shard int64) (int64, bool, err
 	return at, ok, nil
 }
 
-// ProcessElement splits a batch of one shard.
-func (fn *tooLateFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, shard int64, b batch, emit, tooLate func(beam.EventTime, telemetry.Reading)) error {
+// ProcessElement splits a batch of one shard. It emits the samples of the
+// readings that may still count in batches, one for each set of windows
+// (the readings' slice, see config.sliceOf), at the earliest event time in
+// it: that time falls into the same windows as every sample of the batch.
+func (fn *tooLateFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, shard int64, b batch, emit func(beam.EventTime, int64, samples), tooLate func(beam.EventTime, telemetry.Reading)) error {
 	expired, ok, err := fn.expiredOf(sp, shard)
 	if err != nil {
 		return err
 	}
+	bySlice := map[int64]*timedSamples{}
 	for _, r := range b.Readings {
 		ts := mtime.FromTime(r.EventTime)
 		first, last := fn.Windows.expiries(int64(ts))
@@ -247,9 +256,29 @@ func (fn *tooLateFn) ProcessElement(ctx context.Context, sp state.Provider, tp t
 		// is what a later reading of these windows is compared with.
 		fn.setExpiry(tp, shard, first)
 		fn.setExpiry(tp, shard, last)
-		emit(ts, r)
+		smp, keep := sampleOf(ctx, r)
+		if !keep {
+			continue
+		}
+		slice := fn.Windows.sliceOf(int64(ts))
+		t := bySlice[slice]
+		if t == nil {
+			t = &timedSamples{at: ts}
+			bySlice[slice] = t
+		}
+		t.at = min(t.at, ts)
+		t.List = append(t.List, smp)
+	}
+	for _, t := range bySlice {
+		emit(t.at, shard, t.samples)
 	}
 	return nil
+}
+
+// timedSamples is samples with the timestamp to emit them at.
+type timedSamples struct {
+	samples
+	at beam.EventTime
 }
 
 // setExpiry sets the timer of a window expiry, once per bundle.
@@ -264,7 +293,7 @@ func (fn *tooLateFn) setExpiry(tp timers.Provider, shard, at int64) {
 }
 
 // OnTimer records that the watermark has reached the expiry in the tag.
-func (fn *tooLateFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Provider, shard int64, tc timers.Context, emit, tooLate func(beam.EventTime, telemetry.Reading)) error {
+func (fn *tooLateFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Provider, shard int64, tc timers.Context, _ func(beam.EventTime, int64, samples), _ func(beam.EventTime, telemetry.Reading)) error {
 	at, err := strconv.ParseInt(tc.Tag, 10, 64)
 	if err != nil {
 		return fmt.Errorf("expiry timer of shard %d: bad tag %q: %w", shard, tc.Tag, err)
@@ -303,6 +332,23 @@ func (c config) expiries(ts int64) (first, last int64) {
 		size := c.Size.Milliseconds()
 		end := floorDiv(ts, size)*size + size
 		return end + lateness, end + lateness
+	}
+}
+
+// sliceOf returns the slice of event time (Unix milliseconds) that ts falls
+// into: times in one slice fall into the same windows. A fixed window is a
+// slice; sliding windows are cut into slices of gcd(size, period), since
+// every window starts and ends on that grid. Sessions have no such slices
+// (they depend on the readings): all times are in slice 0, and the samples
+// are emitted one by one at their own times before windowing.
+func (c config) sliceOf(ts int64) int64 {
+	switch c.Kind {
+	case kindSliding:
+		return floorDiv(ts, gcd(c.Size, c.Period).Milliseconds())
+	case kindSession:
+		return 0
+	default:
+		return floorDiv(ts, c.Size.Milliseconds())
 	}
 }
 

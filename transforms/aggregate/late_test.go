@@ -188,9 +188,10 @@ type countTimers int
 func (c *countTimers) Set(timers.TimerMap) { *c++ }
 
 // BenchmarkDropTooLate is the per-reading cost of the too-late filter
-// outside the runner (shard, batch coder, state read, timers), a reading a
-// second in bundles of 1000; the runner adds a shuffle of one batch per
-// shard and bundle, and its state and timer calls.
+// outside the runner (shard, batch coder, state read, timers, the samples
+// it passes on and their coder), a reading a second in bundles of 1000; the
+// runner adds a shuffle of one batch per shard and bundle, and its state
+// and timer calls.
 func BenchmarkDropTooLate(b *testing.B) {
 	cfg, err := newConfig([]Option{Fixed(time.Minute), AllowedLateness(time.Minute)})
 	if err != nil {
@@ -202,7 +203,14 @@ func BenchmarkDropTooLate(b *testing.B) {
 	var tp countTimers
 	ctx := context.Background()
 	var passed, late int
-	keep := func(beam.EventTime, telemetry.Reading) { passed++ }
+	keep := func(_ beam.EventTime, _ int64, ss samples) {
+		// They cross the GroupByKey next.
+		got, err := decodeSamples(encodeSamples(ss))
+		if err != nil {
+			b.Fatal(err)
+		}
+		passed += len(got.List)
+	}
 	drop := func(beam.EventTime, telemetry.Reading) { late++ }
 	check := func(_ beam.EventTime, k int64, bt batch) {
 		enc, err := encodeBatch(bt)

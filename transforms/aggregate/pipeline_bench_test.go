@@ -33,15 +33,15 @@ func BenchmarkParseAndAggregate(b *testing.B) {
 	}
 	ctx := context.Background()
 	var window []sample
-	toSample := &sampleFn{}
-	emit := func(_ string, smp sample) { window = append(window, smp) }
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		r, dead := parser.Parse(msgs[i%perWindow])
 		if dead != nil {
 			b.Fatalf("dead letter: %s", dead.Detail)
 		}
-		toSample.ProcessElement(ctx, r, emit)
+		if smp, ok := sampleOf(ctx, r); ok {
+			window = append(window, smp)
+		}
 		if i%perWindow == perWindow-1 {
 			_, _ = statsOf(window)
 			window = window[:0]

@@ -17,22 +17,70 @@ func init() {
 	register.Function1x1(encodeSample)
 	register.Function1x2(decodeSample)
 	beam.RegisterCoder(reflect.TypeOf((*sample)(nil)).Elem(), encodeSample, decodeSample)
+	register.Function1x1(encodeSamples)
+	register.Function1x2(decodeSamples)
+	beam.RegisterCoder(reflect.TypeOf((*samples)(nil)).Elem(), encodeSamples, decodeSamples)
 }
 
-// sample is what a reading brings to its device's windows: its event time,
-// payload hash and finite metric values.
+// sample is what a reading brings to its device's windows: its device,
+// event time, payload hash and finite metric values.
 type sample struct {
+	Device string
 	Time   int64 // event time, Unix nanoseconds
 	Hash   uint64
 	Values []metricValue
 }
 
-// encodeSample is sample's Beam coder: every reading crosses the runner's
-// GroupByKey as a sample, and a compact form is much cheaper there (for the
-// runner too, which then only skips a length-prefixed blob) than Beam's
-// schema coder.
+// samples is the samples of one shard of devices whose readings fall into
+// the same windows, at the earliest of their event times: what crosses the
+// GroupByKey of fixed and sliding windows. The runner's work there is per
+// element, and a batch carries hundreds of readings.
+type samples struct {
+	List []sample
+}
+
+// encodeSample is sample's Beam coder: samples cross the runner's
+// GroupByKey, and a compact form is much cheaper there (for the runner too,
+// which then only skips a length-prefixed blob) than Beam's schema coder.
 func encodeSample(s sample) []byte {
-	b := make([]byte, 0, 17+24*len(s.Values))
+	return appendSample(make([]byte, 0, 25+len(s.Device)+24*len(s.Values)), s)
+}
+
+// decodeSample is the inverse of encodeSample.
+func decodeSample(b []byte) (sample, error) {
+	r := wire.NewReader(b)
+	s := readSample(r)
+	if err := r.Err(); err != nil {
+		return sample{}, fmt.Errorf("aggregate: decoding a sample: %w", err)
+	}
+	return s, nil
+}
+
+// encodeSamples is samples' Beam coder: a count, then each sample as
+// encodeSample writes it.
+func encodeSamples(ss samples) []byte {
+	b := wire.AppendUvarint(make([]byte, 0, 64*len(ss.List)), uint64(len(ss.List)))
+	for _, s := range ss.List {
+		b = appendSample(b, s)
+	}
+	return b
+}
+
+// decodeSamples is the inverse of encodeSamples.
+func decodeSamples(b []byte) (samples, error) {
+	r := wire.NewReader(b)
+	ss := samples{List: make([]sample, r.Count())}
+	for i := range ss.List {
+		ss.List[i] = readSample(r)
+	}
+	if err := r.Err(); err != nil {
+		return samples{}, fmt.Errorf("aggregate: decoding a batch of samples: %w", err)
+	}
+	return ss, nil
+}
+
+func appendSample(b []byte, s sample) []byte {
+	b = wire.AppendString(b, s.Device)
 	b = wire.AppendUint64(b, uint64(s.Time))
 	b = wire.AppendUint64(b, s.Hash)
 	b = wire.AppendUvarint(b, uint64(len(s.Values)))
@@ -42,20 +90,15 @@ func encodeSample(s sample) []byte {
 	return b
 }
 
-// decodeSample is the inverse of encodeSample.
-func decodeSample(b []byte) (sample, error) {
-	r := wire.NewReader(b)
-	s := sample{Time: int64(r.Uint64()), Hash: r.Uint64()}
+func readSample(r *wire.Reader) sample {
+	s := sample{Device: r.String(), Time: int64(r.Uint64()), Hash: r.Uint64()}
 	if n := r.Count(); n > 0 {
 		s.Values = make([]metricValue, n)
 		for i := range s.Values {
 			s.Values[i] = metricValue{Metric: r.String(), Value: r.Float64()}
 		}
 	}
-	if err := r.Err(); err != nil {
-		return sample{}, fmt.Errorf("aggregate: decoding a sample: %w", err)
-	}
-	return s, nil
+	return s
 }
 
 // metricValue is one metric's value in a sample.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/stretchr/testify/require"
 )
 
 func TestOptions(t *testing.T) {
@@ -104,7 +105,7 @@ func BenchmarkAggregate(b *testing.B) {
 func TestSampleCoderRoundTrips(t *testing.T) {
 	for _, s := range []sample{
 		{},
-		{Time: -5, Hash: 1<<64 - 1, Values: []metricValue{{"temperature", 21.5}, {"", -0.25}}},
+		{Device: "d-1", Time: -5, Hash: 1<<64 - 1, Values: []metricValue{{"temperature", 21.5}, {"", -0.25}}},
 	} {
 		b := encodeSample(s)
 		got, err := decodeSample(b)
@@ -116,5 +117,67 @@ func TestSampleCoderRoundTrips(t *testing.T) {
 				t.Errorf("decoding %d of %d bytes of %+v: no error", i, len(b), s)
 			}
 		}
+	}
+}
+
+func TestSamplesCoderRoundTrips(t *testing.T) {
+	for _, ss := range []samples{
+		{List: []sample{}},
+		{List: []sample{
+			{Device: "d-1", Time: 7, Hash: 3, Values: []metricValue{{"temperature", 21.5}}},
+			{Device: "d-2", Time: -5, Hash: 1<<64 - 1},
+		}},
+	} {
+		b := encodeSamples(ss)
+		got, err := decodeSamples(b)
+		if err != nil || !reflect.DeepEqual(got, ss) {
+			t.Fatalf("decodeSamples(encodeSamples(%+v)) = %+v, %v", ss, got, err)
+		}
+		for i := range b {
+			if _, err := decodeSamples(b[:i]); err == nil {
+				t.Errorf("decoding %d of %d bytes of %+v: no error", i, len(b), ss)
+			}
+		}
+	}
+}
+
+// A batch of samples is emitted at one time of its slice and windowed by
+// it, so every time of a slice must fall into the same windows, by Beam's
+// definition: windows start every period (size for fixed windows) from the
+// epoch and hold [start, start+size).
+func TestSliceTimesShareWindows(t *testing.T) {
+	windowsOf := func(cfg config, ts int64) []int64 {
+		size, period := cfg.Size.Milliseconds(), cfg.Period.Milliseconds()
+		if cfg.Kind == kindFixed {
+			period = size
+		}
+		var starts []int64
+		for start := floorDiv(ts, period) * period; start > ts-size; start -= period {
+			starts = append(starts, start)
+		}
+		return starts
+	}
+	for _, opts := range [][]Option{
+		{Fixed(10 * time.Second)},
+		{Fixed(1500 * time.Millisecond)},
+		{Sliding(time.Minute, 20*time.Second)},
+		{Sliding(25*time.Second, 10*time.Second)},
+		{Sliding(7*time.Second, 7*time.Second)},
+	} {
+		cfg, err := newConfig(opts)
+		require.NoError(t, err)
+		first := map[int64][]int64{} // slice -> windows of its first time
+		n := 0
+		for ts := int64(-300_000); ts < 300_000; ts += 7 {
+			slice := cfg.sliceOf(ts)
+			want, seen := first[slice]
+			if !seen {
+				first[slice] = windowsOf(cfg, ts)
+				n++
+				continue
+			}
+			require.Equal(t, want, windowsOf(cfg, ts), "%+v: time %d of slice %d", cfg, ts, slice)
+		}
+		require.Greater(t, n, 10, "%+v", cfg)
 	}
 }
