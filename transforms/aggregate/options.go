@@ -120,8 +120,12 @@ func AllowedLateness(d time.Duration) Option {
 
 // LateShards sets how many keys (shards of device ids, default 16, at most
 // 65536) the readings are spread over to catch those that come too late
-// (see PerWindow). More shards spread the work over more workers; fewer
-// shards each see more windows, so they catch more too-late readings.
+// (see PerWindow) and, for fixed and sliding windows, to group a window's
+// readings: one shard's readings of a window are grouped and aggregated on
+// one worker. More shards spread the work over more workers (on Dataflow,
+// give a large fleet's long windows a few shards per worker); fewer shards
+// each see more windows, so they catch more too-late readings, and cost the
+// runner fewer elements.
 //
 // Session windows are not checked for too-late readings unless LateShards
 // is given: prism (v2.77.0) merges sessions only among the readings that

@@ -1,6 +1,8 @@
 package rows
 
 import (
+	"time"
+
 	"github.com/mqttbeam/mqttbeam/internal/jsonappend"
 )
 
@@ -8,117 +10,114 @@ import (
 // without reflection: transforms/jsonl writes aggregates and readings with
 // it.
 func (a Aggregate) AppendJSON(b []byte) ([]byte, error) {
-	var err error
-	b = append(b, `{"device_id":`...)
-	b = jsonappend.String(b, a.DeviceID)
-	b = append(b, `,"metric":`...)
-	b = jsonappend.String(b, a.Metric)
-	b = append(b, `,"window_start":`...)
-	if b, err = jsonappend.Time(b, a.WindowStart); err != nil {
-		return b, err
-	}
-	b = append(b, `,"window_end":`...)
-	if b, err = jsonappend.Time(b, a.WindowEnd); err != nil {
-		return b, err
-	}
-	b = append(b, `,"count":`...)
-	b = jsonappend.Int(b, a.Count)
-	for _, f := range [...]struct {
-		key string
-		v   float64
-	}{{`,"min":`, a.Min}, {`,"max":`, a.Max}, {`,"sum":`, a.Sum}, {`,"mean":`, a.Mean}, {`,"first":`, a.First}, {`,"last":`, a.Last}} {
-		b = append(b, f.key...)
-		if b, err = jsonappend.Float(b, f.v); err != nil {
-			return b, err
-		}
-	}
-	b = append(b, `,"first_time":`...)
-	if b, err = jsonappend.Time(b, a.FirstTime); err != nil {
-		return b, err
-	}
-	b = append(b, `,"last_time":`...)
-	if b, err = jsonappend.Time(b, a.LastTime); err != nil {
-		return b, err
-	}
-	b = append(b, `,"pane":`...)
-	b = jsonappend.String(b, a.Pane)
-	b = append(b, `,"pane_index":`...)
-	b = jsonappend.Int(b, a.PaneIndex)
-	b = append(b, `,"known_device":`...)
-	b = jsonappend.Bool(b, a.KnownDevice)
-	b = appendOptionalString(b, `,"site":`, a.Site)
-	b = appendOptionalString(b, `,"model":`, a.Model)
-	b = appendOptionalString(b, `,"owner":`, a.Owner)
+	e := &encoder{b: b}
+	e.string(`{"device_id":`, a.DeviceID)
+	e.string(`,"metric":`, a.Metric)
+	e.time(`,"window_start":`, a.WindowStart)
+	e.time(`,"window_end":`, a.WindowEnd)
+	e.int(`,"count":`, a.Count)
+	e.float(`,"min":`, a.Min)
+	e.float(`,"max":`, a.Max)
+	e.float(`,"sum":`, a.Sum)
+	e.float(`,"mean":`, a.Mean)
+	e.float(`,"first":`, a.First)
+	e.float(`,"last":`, a.Last)
+	e.time(`,"first_time":`, a.FirstTime)
+	e.time(`,"last_time":`, a.LastTime)
+	e.string(`,"pane":`, a.Pane)
+	e.int(`,"pane_index":`, a.PaneIndex)
+	e.b = jsonappend.Bool(append(e.b, `,"known_device":`...), a.KnownDevice)
+	e.optionalString(`,"site":`, a.Site)
+	e.optionalString(`,"model":`, a.Model)
+	e.optionalString(`,"owner":`, a.Owner)
 	if len(a.Device) > 0 {
-		b = appendAttributes(append(b, `,"device":`...), a.Device)
+		e.attributes(`,"device":`, a.Device)
 	}
-	return append(b, '}'), nil
+	return e.end()
 }
 
 // AppendJSON appends the row as json.Marshal encodes it, byte for byte,
 // without reflection.
 func (r Reading) AppendJSON(b []byte) ([]byte, error) {
-	var err error
-	b = append(b, `{"device_id":`...)
-	b = jsonappend.String(b, r.DeviceID)
-	b = appendOptionalString(b, `,"kind":`, r.Kind)
-	b = append(b, `,"topic":`...)
-	b = jsonappend.String(b, r.Topic)
-	b = append(b, `,"event_time":`...)
-	if b, err = jsonappend.Time(b, r.EventTime); err != nil {
-		return b, err
-	}
-	b = append(b, `,"received_at":`...)
-	if b, err = jsonappend.Time(b, r.ReceivedAt); err != nil {
-		return b, err
-	}
-	b = append(b, `,"time_source":`...)
-	b = jsonappend.String(b, r.TimeSource)
-	b = append(b, `,"metrics":`...)
+	e := &encoder{b: b}
+	e.string(`{"device_id":`, r.DeviceID)
+	e.optionalString(`,"kind":`, r.Kind)
+	e.string(`,"topic":`, r.Topic)
+	e.time(`,"event_time":`, r.EventTime)
+	e.time(`,"received_at":`, r.ReceivedAt)
+	e.string(`,"time_source":`, r.TimeSource)
+	e.b = append(e.b, `,"metrics":`...)
 	if r.Metrics == nil {
-		b = append(b, "null"...)
+		e.b = append(e.b, "null"...)
 	} else {
-		b = append(b, '[')
+		e.b = append(e.b, '[')
 		for i, m := range r.Metrics {
 			if i > 0 {
-				b = append(b, ',')
+				e.b = append(e.b, ',')
 			}
-			b = append(b, `{"name":`...)
-			b = jsonappend.String(b, m.Name)
-			b = append(b, `,"value":`...)
-			if b, err = jsonappend.Float(b, m.Value); err != nil {
-				return b, err
-			}
-			b = append(b, '}')
+			e.string(`{"name":`, m.Name)
+			e.float(`,"value":`, m.Value)
+			e.b = append(e.b, '}')
 		}
-		b = append(b, ']')
+		e.b = append(e.b, ']')
 	}
 	if len(r.Attributes) > 0 {
-		b = appendAttributes(append(b, `,"attributes":`...), r.Attributes)
+		e.attributes(`,"attributes":`, r.Attributes)
 	}
-	return append(b, '}'), nil
+	return e.end()
 }
 
-// appendOptionalString appends a key and a string unless the string is
-// empty (omitempty).
-func appendOptionalString(b []byte, key, s string) []byte {
-	if s == "" {
-		return b
-	}
-	return jsonappend.String(append(b, key...), s)
+// encoder appends the fields of a JSON object, each after its key (with
+// the comma before it, as the caller writes it), and keeps the first error.
+type encoder struct {
+	b   []byte
+	err error
 }
 
-func appendAttributes(b []byte, attrs []Attribute) []byte {
-	b = append(b, '[')
+func (e *encoder) string(key, s string) {
+	e.b = jsonappend.String(append(e.b, key...), s)
+}
+
+// optionalString writes nothing for an empty string (omitempty).
+func (e *encoder) optionalString(key, s string) {
+	if s != "" {
+		e.string(key, s)
+	}
+}
+
+func (e *encoder) int(key string, i int64) {
+	e.b = jsonappend.Int(append(e.b, key...), i)
+}
+
+func (e *encoder) float(key string, f float64) {
+	if e.err == nil {
+		e.b, e.err = jsonappend.Float(append(e.b, key...), f)
+	}
+}
+
+func (e *encoder) time(key string, t time.Time) {
+	if e.err == nil {
+		e.b, e.err = jsonappend.Time(append(e.b, key...), t)
+	}
+}
+
+func (e *encoder) attributes(key string, attrs []Attribute) {
+	e.b = append(append(e.b, key...), '[')
 	for i, a := range attrs {
 		if i > 0 {
-			b = append(b, ',')
+			e.b = append(e.b, ',')
 		}
-		b = append(b, `{"name":`...)
-		b = jsonappend.String(b, a.Name)
-		b = append(b, `,"value":`...)
-		b = jsonappend.String(b, a.Value)
-		b = append(b, '}')
+		e.string(`{"name":`, a.Name)
+		e.string(`,"value":`, a.Value)
+		e.b = append(e.b, '}')
 	}
-	return append(b, ']')
+	e.b = append(e.b, ']')
+}
+
+// end closes the object.
+func (e *encoder) end() ([]byte, error) {
+	if e.err != nil {
+		return e.b, e.err
+	}
+	return append(e.b, '}'), nil
 }
