@@ -10,6 +10,8 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/util/reflectx"
+
+	"github.com/mqttbeam/mqttbeam/internal/optcheck"
 )
 
 // Option configures Read or Write. Options that only make sense for one of
@@ -112,16 +114,12 @@ func newSettings(brokers []string, opts []Option) (config, []string, error) {
 	return cfg, bs, err
 }
 
-func optionError(name string, format string, args ...any) error {
-	return fmt.Errorf("option %s: %s", name, fmt.Sprintf(format, args...))
-}
-
 // QoS sets the MQTT quality of service: for Read, the QoS of the
 // subscriptions; for Write, the QoS of the publishes. 0, 1 (default) or 2.
 func QoS(qos int) Option {
 	return func(c *config) error {
 		if qos < 0 || qos > 2 {
-			return optionError("QoS", "must be 0, 1 or 2, got %d", qos)
+			return optcheck.Errorf("QoS", "must be 0, 1 or 2, got %d", qos)
 		}
 		c.QoS = byte(qos)
 		return nil
@@ -136,13 +134,13 @@ func QoS(qos int) Option {
 func ClientID(id string) Option {
 	return func(c *config) error {
 		if id == "" {
-			return optionError("ClientID", "must not be empty")
+			return optcheck.Errorf("ClientID", "must not be empty")
 		}
 		if len(id) > 200 {
-			return optionError("ClientID", "must be at most 200 bytes, got %d", len(id))
+			return optcheck.Errorf("ClientID", "must be at most 200 bytes, got %d", len(id))
 		}
 		if err := checkTopicChars(id); err != nil {
-			return optionError("ClientID", "%v", err)
+			return optcheck.Errorf("ClientID", "%v", err)
 		}
 		c.ClientID = id
 		return nil
@@ -156,7 +154,7 @@ func ClientID(id string) Option {
 func Credentials(username, password string) Option {
 	return func(c *config) error {
 		if username == "" {
-			return optionError("Credentials", "user name must not be empty")
+			return optcheck.Errorf("Credentials", "user name must not be empty")
 		}
 		c.Username, c.Password = username, password
 		return nil
@@ -173,11 +171,11 @@ func CredentialsFrom(username string, fn func(ctx context.Context, ref string) (
 	return func(c *config) error {
 		switch {
 		case username == "":
-			return optionError("CredentialsFrom", "username must not be empty")
+			return optcheck.Errorf("CredentialsFrom", "username must not be empty")
 		case fn == nil:
-			return optionError("CredentialsFrom", "function must not be nil")
+			return optcheck.Errorf("CredentialsFrom", "function must not be nil")
 		case ref == "":
-			return optionError("CredentialsFrom", "ref must not be empty")
+			return optcheck.Errorf("CredentialsFrom", "ref must not be empty")
 		}
 		c.Username, c.Password = username, ""
 		c.PasswordFunc, c.PasswordRef = &beam.EncodedFunc{Fn: reflectx.MakeFunc(fn)}, ref
@@ -249,7 +247,7 @@ func TLSClientCert(certFile, keyFile string) Option {
 func TLSServerName(name string) Option {
 	return func(c *config) error {
 		if name == "" {
-			return optionError("TLSServerName", "must not be empty")
+			return optcheck.Errorf("TLSServerName", "must not be empty")
 		}
 		c.TLS.Enabled, c.TLS.ServerName = true, name
 		return nil
@@ -268,12 +266,12 @@ func TLSInsecureSkipVerify() Option {
 
 // KeepAlive sets the MQTT keep-alive interval (default 60s).
 func KeepAlive(d time.Duration) Option {
-	return positiveDuration("KeepAlive", d, func(c *config) { c.KeepAlive = d })
+	return optcheck.Positive("KeepAlive", d, func(c *config) { c.KeepAlive = d })
 }
 
 // ConnectTimeout bounds each connection attempt (default 10s).
 func ConnectTimeout(d time.Duration) Option {
-	return positiveDuration("ConnectTimeout", d, func(c *config) { c.ConnectTimeout = d })
+	return optcheck.Positive("ConnectTimeout", d, func(c *config) { c.ConnectTimeout = d })
 }
 
 // Readers starts n readers (Read only), each with its own client id. With n > 1
@@ -283,7 +281,7 @@ func ConnectTimeout(d time.Duration) Option {
 func Readers(n int) Option {
 	return func(c *config) error {
 		if n < 1 || n > 1000 {
-			return optionError("Readers", "must be between 1 and 1000, got %d", n)
+			return optcheck.Errorf("Readers", "must be between 1 and 1000, got %d", n)
 		}
 		c.Readers = n
 		return nil
@@ -295,10 +293,10 @@ func Readers(n int) Option {
 func SharedGroup(name string) Option {
 	return func(c *config) error {
 		if name == "" {
-			return optionError("SharedGroup", "must not be empty")
+			return optcheck.Errorf("SharedGroup", "must not be empty")
 		}
 		if err := checkTopicLevel(name); err != nil {
-			return optionError("SharedGroup", "%v", err)
+			return optcheck.Errorf("SharedGroup", "%v", err)
 		}
 		c.Group = name
 		return nil
@@ -310,7 +308,7 @@ func SharedGroup(name string) Option {
 func MaxRecords(n int64) Option {
 	return func(c *config) error {
 		if n < 1 {
-			return optionError("MaxRecords", "must be at least 1, got %d", n)
+			return optcheck.Errorf("MaxRecords", "must be at least 1, got %d", n)
 		}
 		c.MaxRecords = n
 		return nil
@@ -320,7 +318,7 @@ func MaxRecords(n int64) Option {
 // MaxReadTime makes the read bounded (Read only): the readers stop this long
 // after they started. Windows still open then fire.
 func MaxReadTime(d time.Duration) Option {
-	return positiveDuration("MaxReadTime", d, func(c *config) { c.MaxReadTime = d })
+	return optcheck.Positive("MaxReadTime", d, func(c *config) { c.MaxReadTime = d })
 }
 
 // EventTime takes each message's event time from fn (Read only) instead of the
@@ -330,7 +328,7 @@ func MaxReadTime(d time.Duration) Option {
 func EventTime(fn func(Message) (time.Time, bool)) Option {
 	return func(c *config) error {
 		if fn == nil {
-			return optionError("EventTime", "function must not be nil")
+			return optcheck.Errorf("EventTime", "function must not be nil")
 		}
 		c.EventTime = &beam.EncodedFunc{Fn: reflectx.MakeFunc(fn)}
 		return nil
@@ -342,7 +340,7 @@ func EventTime(fn func(Message) (time.Time, bool)) Option {
 // time by this bound. Default 0, which suits receive-time event times; set it
 // when EventTime takes times from devices whose messages arrive out of order.
 func MaxOutOfOrderness(d time.Duration) Option {
-	return nonNegativeDuration("MaxOutOfOrderness", d, func(c *config) { c.MaxOutOfOrderness = d })
+	return optcheck.NonNegative("MaxOutOfOrderness", d, func(c *config) { c.MaxOutOfOrderness = d })
 }
 
 // WatermarkStep makes the watermark advance in whole steps of d since the
@@ -352,14 +350,14 @@ func MaxOutOfOrderness(d time.Duration) Option {
 // bundle: prism (v2.77.0) rescans a GroupByKey's pending elements on every
 // change, which made it the largest cost of a windowed job.
 func WatermarkStep(d time.Duration) Option {
-	return nonNegativeDuration("WatermarkStep", d, func(c *config) { c.WatermarkStep = d })
+	return optcheck.NonNegative("WatermarkStep", d, func(c *config) { c.WatermarkStep = d })
 }
 
 // IdleWatermark is how long a reader waits without messages before it
 // advances the watermark to the current time minus MaxOutOfOrderness (Read
 // only; default 1s), so that windows close on quiet topics.
 func IdleWatermark(d time.Duration) Option {
-	return positiveDuration("IdleWatermark", d, func(c *config) { c.IdleWatermark = d })
+	return optcheck.Positive("IdleWatermark", d, func(c *config) { c.IdleWatermark = d })
 }
 
 // InflightWindow is the broker's limit on unacknowledged QoS 1 and 2 messages
@@ -370,7 +368,7 @@ func IdleWatermark(d time.Duration) Option {
 func InflightWindow(n int) Option {
 	return func(c *config) error {
 		if n < 1 || n > 65535 {
-			return optionError("InflightWindow", "must be between 1 and 65535, got %d", n)
+			return optcheck.Errorf("InflightWindow", "must be between 1 and 65535, got %d", n)
 		}
 		c.InflightWindow = n
 		return nil
@@ -383,7 +381,7 @@ func InflightWindow(n int) Option {
 func MaxBuffered(n int) Option {
 	return func(c *config) error {
 		if n < 1 {
-			return optionError("MaxBuffered", "must be at least 1, got %d", n)
+			return optcheck.Errorf("MaxBuffered", "must be at least 1, got %d", n)
 		}
 		c.MaxBuffered = n
 		return nil
@@ -396,10 +394,10 @@ func MaxBuffered(n int) Option {
 func MaxBundle(records int, d time.Duration) Option {
 	return func(c *config) error {
 		if records < 1 {
-			return optionError("MaxBundle", "records must be at least 1, got %d", records)
+			return optcheck.Errorf("MaxBundle", "records must be at least 1, got %d", records)
 		}
 		if d <= 0 {
-			return optionError("MaxBundle", "duration must be positive, got %v", d)
+			return optcheck.Errorf("MaxBundle", "duration must be positive, got %v", d)
 		}
 		c.MaxBundleSize, c.MaxBundleTime = records, d
 		return nil
@@ -409,7 +407,7 @@ func MaxBundle(records int, d time.Duration) Option {
 // SessionIdle is how long an unused connection stays open in a worker's cache
 // before it is closed (default 5m).
 func SessionIdle(d time.Duration) Option {
-	return positiveDuration("SessionIdle", d, func(c *config) { c.SessionIdle = d })
+	return optcheck.Positive("SessionIdle", d, func(c *config) { c.SessionIdle = d })
 }
 
 // Retain sets the retain flag on published messages (Write only).
@@ -427,7 +425,7 @@ func Retain(retain bool) Option {
 func TopicTemplate(tmpl string) Option {
 	return func(c *config) error {
 		if _, err := parseTemplate(tmpl); err != nil {
-			return optionError("TopicTemplate", "%v", err)
+			return optcheck.Errorf("TopicTemplate", "%v", err)
 		}
 		c.TopicTemplate = tmpl
 		return nil
@@ -439,7 +437,7 @@ func TopicTemplate(tmpl string) Option {
 func MaxPending(n int) Option {
 	return func(c *config) error {
 		if n < 1 || n > 65535 {
-			return optionError("MaxPending", "must be between 1 and 65535, got %d", n)
+			return optcheck.Errorf("MaxPending", "must be between 1 and 65535, got %d", n)
 		}
 		c.MaxPending = n
 		return nil
@@ -452,43 +450,23 @@ func MaxPending(n int) Option {
 func PublishRetry(tries int, wait time.Duration) Option {
 	return func(c *config) error {
 		if tries < 1 {
-			return optionError("PublishRetry", "tries must be at least 1, got %d", tries)
+			return optcheck.Errorf("PublishRetry", "tries must be at least 1, got %d", tries)
 		}
 		if wait <= 0 {
-			return optionError("PublishRetry", "wait must be positive, got %v", wait)
+			return optcheck.Errorf("PublishRetry", "wait must be positive, got %v", wait)
 		}
 		c.PublishTries, c.PublishWait = tries, wait
 		return nil
 	}
 }
 
-func positiveDuration(name string, d time.Duration, set func(*config)) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return optionError(name, "must be positive, got %v", d)
-		}
-		set(c)
-		return nil
-	}
-}
-
-func nonNegativeDuration(name string, d time.Duration, set func(*config)) Option {
-	return func(c *config) error {
-		if d < 0 {
-			return optionError(name, "must not be negative, got %v", d)
-		}
-		set(c)
-		return nil
-	}
-}
-
 func readPEM(option, path string) ([]byte, error) {
 	if path == "" {
-		return nil, optionError(option, "file name must not be empty")
+		return nil, optcheck.Errorf(option, "file name must not be empty")
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, optionError(option, "%v", err)
+		return nil, optcheck.Errorf(option, "%v", err)
 	}
 	return b, nil
 }

@@ -2,11 +2,12 @@ package bigqueryio
 
 import (
 	"errors"
-	"fmt"
 	"net/url"
 	"time"
 
 	"cloud.google.com/go/bigquery"
+
+	"github.com/mqttbeam/mqttbeam/internal/optcheck"
 )
 
 // Option configures Write. An option given an invalid value makes Write fail
@@ -57,20 +58,16 @@ func newConfig(opts []Option) (config, error) {
 	return cfg, nil
 }
 
-func optionError(name string, format string, args ...any) error {
-	return fmt.Errorf("option %s: %s", name, fmt.Sprintf(format, args...))
-}
-
 // Schema sets the table schema of the rows. It is required when the rows are
 // Row values, and overrides the schema inferred from a struct type.
 func Schema(schema bigquery.Schema) Option {
 	return func(c *config) error {
 		if len(schema) == 0 {
-			return optionError("Schema", "must have at least one field")
+			return optcheck.Errorf("Schema", "must have at least one field")
 		}
 		b, err := schema.ToJSONFields()
 		if err != nil {
-			return optionError("Schema", "%v", err)
+			return optcheck.Errorf("Schema", "%v", err)
 		}
 		c.SchemaJSON = string(b)
 		return nil
@@ -92,7 +89,7 @@ func NoReshuffle() Option {
 func BatchSize(rows int) Option {
 	return func(c *config) error {
 		if rows < 1 {
-			return optionError("BatchSize", "must be >= 1, got %d", rows)
+			return optcheck.Errorf("BatchSize", "must be >= 1, got %d", rows)
 		}
 		c.BatchRows = int64(rows)
 		return nil
@@ -104,7 +101,7 @@ func BatchSize(rows int) Option {
 func BatchBytes(n int) Option {
 	return func(c *config) error {
 		if n < 1 || n > 9<<20 {
-			return optionError("BatchBytes", "must be between 1 and %d, got %d", 9<<20, n)
+			return optcheck.Errorf("BatchBytes", "must be between 1 and %d, got %d", 9<<20, n)
 		}
 		c.BatchBytes = int64(n)
 		return nil
@@ -117,7 +114,7 @@ func BatchBytes(n int) Option {
 func FlushInterval(d time.Duration) Option {
 	return func(c *config) error {
 		if d < time.Millisecond {
-			return optionError("FlushInterval", "must be >= 1ms, got %v", d)
+			return optcheck.Errorf("FlushInterval", "must be >= 1ms, got %v", d)
 		}
 		c.FlushInterval = d
 		return nil
@@ -140,7 +137,7 @@ func CreateIfMissing() Option {
 func PartitionBy(column string) Option {
 	return func(c *config) error {
 		if column == "" {
-			return optionError("PartitionBy", "column must not be empty")
+			return optcheck.Errorf("PartitionBy", "column must not be empty")
 		}
 		c.PartitionField = column
 		return nil
@@ -152,11 +149,11 @@ func PartitionBy(column string) Option {
 func ClusterBy(columns ...string) Option {
 	return func(c *config) error {
 		if len(columns) == 0 || len(columns) > 4 {
-			return optionError("ClusterBy", "needs 1 to 4 columns, got %d", len(columns))
+			return optcheck.Errorf("ClusterBy", "needs 1 to 4 columns, got %d", len(columns))
 		}
 		for _, col := range columns {
 			if col == "" {
-				return optionError("ClusterBy", "column must not be empty")
+				return optcheck.Errorf("ClusterBy", "column must not be empty")
 			}
 		}
 		c.ClusterFields = append([]string(nil), columns...)
@@ -171,7 +168,7 @@ func ClusterBy(columns ...string) Option {
 func RetryTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
-			return optionError("RetryTimeout", "must be > 0, got %v", d)
+			return optcheck.Errorf("RetryTimeout", "must be > 0, got %v", d)
 		}
 		c.RetryTimeout = d
 		return nil
@@ -183,7 +180,7 @@ func RetryTimeout(d time.Duration) Option {
 func DeadLetterTable(table string) Option {
 	return func(c *config) error {
 		if _, err := parseTable(table); err != nil {
-			return optionError("DeadLetterTable", "%v", err)
+			return optcheck.Errorf("DeadLetterTable", "%v", err)
 		}
 		c.DeadLetterTable = table
 		return nil
@@ -197,10 +194,10 @@ func DeadLetterTable(table string) Option {
 func Endpoint(restURL, grpcAddr string) Option {
 	return func(c *config) error {
 		if u, err := url.Parse(restURL); err != nil || u.Scheme == "" || u.Host == "" {
-			return optionError("Endpoint", "restURL must be an absolute URL, got %q", restURL)
+			return optcheck.Errorf("Endpoint", "restURL must be an absolute URL, got %q", restURL)
 		}
 		if grpcAddr == "" {
-			return optionError("Endpoint", "grpcAddr must not be empty")
+			return optcheck.Errorf("Endpoint", "grpcAddr must not be empty")
 		}
 		c.RESTEndpoint, c.GRPCEndpoint, c.Insecure = restURL, grpcAddr, true
 		return nil

@@ -6,6 +6,8 @@ import (
 	"math"
 	"net"
 	"time"
+
+	"github.com/mqttbeam/mqttbeam/internal/optcheck"
 )
 
 // Option configures Read or Write. Options that only make sense for one of
@@ -69,10 +71,6 @@ func newConfig(opts []Option) (config, error) {
 	return cfg, nil
 }
 
-func optionError(name string, format string, args ...any) error {
-	return fmt.Errorf("option %s: %s", name, fmt.Sprintf(format, args...))
-}
-
 // Endpoint sends every request to hostPort over plaintext gRPC without
 // credentials, for pstest or the Pub/Sub emulator in tests and local demos.
 // Never point it at a server across a network you do not trust: nothing is
@@ -83,7 +81,7 @@ func Endpoint(hostPort string) Option {
 	return func(c *config) error {
 		host, port, err := net.SplitHostPort(hostPort)
 		if err != nil || host == "" || port == "" {
-			return optionError("Endpoint", "want host:port, got %q", hostPort)
+			return optcheck.Errorf("Endpoint", "want host:port, got %q", hostPort)
 		}
 		c.Endpoint = hostPort
 		return nil
@@ -108,13 +106,13 @@ func Ordering(on bool) Option {
 func Batching(count, bytes int, delay time.Duration) Option {
 	return func(c *config) error {
 		if count < 1 || count > 1000 {
-			return optionError("Batching", "count must be between 1 and 1000, got %d", count)
+			return optcheck.Errorf("Batching", "count must be between 1 and 1000, got %d", count)
 		}
 		if bytes < 1 || bytes > 1e7 {
-			return optionError("Batching", "bytes must be between 1 and 1e7, got %d", bytes)
+			return optcheck.Errorf("Batching", "bytes must be between 1 and 1e7, got %d", bytes)
 		}
 		if delay <= 0 {
-			return optionError("Batching", "delay must be positive, got %v", delay)
+			return optcheck.Errorf("Batching", "delay must be positive, got %v", delay)
 		}
 		c.BatchCount, c.BatchBytes, c.BatchDelay = count, bytes, delay
 		return nil
@@ -124,7 +122,7 @@ func Batching(count, bytes int, delay time.Duration) Option {
 // PublishTimeout bounds how long a publish may take, retries included, before
 // it fails and with it the bundle (Write only; default 60s).
 func PublishTimeout(d time.Duration) Option {
-	return positiveDuration("PublishTimeout", d, func(c *config) { c.PublishTimeout = d })
+	return optcheck.Positive("PublishTimeout", d, func(c *config) { c.PublishTimeout = d })
 }
 
 // Readers starts n readers on the subscription (Read only; default 1), each
@@ -142,7 +140,7 @@ func MaxRecords(n int64) Option {
 // MaxReadTime makes the read bounded (Read only): the readers stop this long
 // after they started. Windows still open then fire.
 func MaxReadTime(d time.Duration) Option {
-	return positiveDuration("MaxReadTime", d, func(c *config) { c.MaxReadTime = d })
+	return optcheck.Positive("MaxReadTime", d, func(c *config) { c.MaxReadTime = d })
 }
 
 // MaxOutOfOrderness is how far behind the newest publish time seen a message
@@ -151,7 +149,7 @@ func MaxReadTime(d time.Duration) Option {
 // order (redeliveries in particular), so set it to the lateness your windows
 // should absorb.
 func MaxOutOfOrderness(d time.Duration) Option {
-	return nonNegativeDuration("MaxOutOfOrderness", d, func(c *config) { c.MaxOutOfOrderness = d })
+	return optcheck.NonNegative("MaxOutOfOrderness", d, func(c *config) { c.MaxOutOfOrderness = d })
 }
 
 // WatermarkStep makes the watermark advance in whole steps of d since the
@@ -161,14 +159,14 @@ func MaxOutOfOrderness(d time.Duration) Option {
 // bundle: prism (v2.77.0) rescans a GroupByKey's pending elements on every
 // change, which made it the largest cost of a windowed job.
 func WatermarkStep(d time.Duration) Option {
-	return nonNegativeDuration("WatermarkStep", d, func(c *config) { c.WatermarkStep = d })
+	return optcheck.NonNegative("WatermarkStep", d, func(c *config) { c.WatermarkStep = d })
 }
 
 // IdleWatermark is how long a reader waits without messages before it
 // advances the watermark to the current time minus MaxOutOfOrderness (Read
 // only; default 1s), so that windows close on a quiet subscription.
 func IdleWatermark(d time.Duration) Option {
-	return positiveDuration("IdleWatermark", d, func(c *config) { c.IdleWatermark = d })
+	return optcheck.Positive("IdleWatermark", d, func(c *config) { c.IdleWatermark = d })
 }
 
 // MaxBuffered bounds the messages a reader has received but not yet emitted
@@ -184,10 +182,10 @@ func MaxBuffered(n int) Option {
 func MaxBundle(records int, d time.Duration) Option {
 	return func(c *config) error {
 		if records < 1 {
-			return optionError("MaxBundle", "records must be at least 1, got %d", records)
+			return optcheck.Errorf("MaxBundle", "records must be at least 1, got %d", records)
 		}
 		if d <= 0 {
-			return optionError("MaxBundle", "duration must be positive, got %v", d)
+			return optcheck.Errorf("MaxBundle", "duration must be positive, got %v", d)
 		}
 		c.MaxBundleSize, c.MaxBundleTime = records, d
 		return nil
@@ -198,34 +196,14 @@ func MaxBundle(records int, d time.Duration) Option {
 // before it is closed and its unacknowledged messages are nacked (Read only;
 // default 5m).
 func SessionIdle(d time.Duration) Option {
-	return positiveDuration("SessionIdle", d, func(c *config) { c.SessionIdle = d })
+	return optcheck.Positive("SessionIdle", d, func(c *config) { c.SessionIdle = d })
 }
 
 // intInRange is an Option that sets n with set when lo <= n <= hi.
 func intInRange[N int | int64](name string, n, lo, hi N, set func(*config)) Option {
 	return func(c *config) error {
 		if n < lo || n > hi {
-			return optionError(name, "must be between %d and %d, got %d", lo, hi, n)
-		}
-		set(c)
-		return nil
-	}
-}
-
-func positiveDuration(name string, d time.Duration, set func(*config)) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return optionError(name, "must be positive, got %v", d)
-		}
-		set(c)
-		return nil
-	}
-}
-
-func nonNegativeDuration(name string, d time.Duration, set func(*config)) Option {
-	return func(c *config) error {
-		if d < 0 {
-			return optionError(name, "must not be negative, got %v", d)
+			return optcheck.Errorf(name, "must be between %d and %d, got %d", lo, hi, n)
 		}
 		set(c)
 		return nil

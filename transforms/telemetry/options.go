@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/mqttbeam/mqttbeam/internal/optcheck"
 )
 
 // Defaults of the Options.
@@ -60,10 +62,6 @@ func newConfig(opts []Option) (config, error) {
 	return cfg, nil
 }
 
-func optionError(name string, format string, args ...any) error {
-	return fmt.Errorf("option %s: %s", name, fmt.Sprintf(format, args...))
-}
-
 // TopicTemplate sets the topic levels a message's topic must have and where
 // the device id and kind are, e.g. "devices/{device_id}/telemetry/#" (the
 // default) or "devices/{device_id}/telemetry/{kind}".
@@ -77,7 +75,7 @@ func optionError(name string, format string, args ...any) error {
 func TopicTemplate(template string) Option {
 	return func(c *config) error {
 		if _, err := parseTemplate(template); err != nil {
-			return optionError("TopicTemplate", "%v", err)
+			return optcheck.Errorf("TopicTemplate", "%v", err)
 		}
 		c.TopicTemplate = template
 		return nil
@@ -90,10 +88,10 @@ func TopicTemplate(template string) Option {
 func TimestampField(name string) Option {
 	return func(c *config) error {
 		if name == "" {
-			return optionError("TimestampField", "must not be empty")
+			return optcheck.Errorf("TimestampField", "must not be empty")
 		}
 		if !utf8.ValidString(name) {
-			return optionError("TimestampField", "must be valid UTF-8")
+			return optcheck.Errorf("TimestampField", "must be valid UTF-8")
 		}
 		c.TimestampField = name
 		return nil
@@ -105,7 +103,7 @@ func TimestampField(name string) Option {
 func MaxPayloadBytes(n int) Option {
 	return func(c *config) error {
 		if n <= 0 {
-			return optionError("MaxPayloadBytes", "must be positive, got %d", n)
+			return optcheck.Errorf("MaxPayloadBytes", "must be positive, got %d", n)
 		}
 		c.MaxPayloadBytes = n
 		return nil
@@ -118,10 +116,10 @@ func MaxPayloadBytes(n int) Option {
 func EarliestEventTime(t time.Time) Option {
 	return func(c *config) error {
 		if t.IsZero() {
-			return optionError("EarliestEventTime", "must not be the zero time")
+			return optcheck.Errorf("EarliestEventTime", "must not be the zero time")
 		}
 		if t.Year() < 1970 || t.Year() >= 2200 {
-			return optionError("EarliestEventTime", "must be between 1970 and 2200, got %v", t)
+			return optcheck.Errorf("EarliestEventTime", "must be between 1970 and 2200, got %v", t)
 		}
 		c.EarliestEventTime = t.UTC()
 		return nil
@@ -134,7 +132,7 @@ func EarliestEventTime(t time.Time) Option {
 func MaxClockSkew(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 0 {
-			return optionError("MaxClockSkew", "must not be negative, got %v", d)
+			return optcheck.Errorf("MaxClockSkew", "must not be negative, got %v", d)
 		}
 		c.MaxClockSkew = d
 		return nil
