@@ -91,9 +91,7 @@ func (o *Outputs) Finish(s beam.Scope) {
 // table's refusals, with ok false when nothing can be refused.
 func (o *Outputs) writeTable(s beam.Scope, name string, col beam.PCollection) (failed beam.PCollection, ok bool) {
 	s = s.Scope("Write " + name)
-	if o.Count {
-		progress.Count(s, name, col)
-	}
+	progress.CountLocal(s, o.Count, name, col)
 	if o.dir != "" {
 		jsonl.Write(s, filepath.Join(o.dir, name+".jsonl"), col)
 		return beam.PCollection{}, false

@@ -38,6 +38,14 @@ func Count(s beam.Scope, name string, col beam.PCollection) {
 	beam.ParDo0(s.Scope("progress."+name), &countFn{Name: name}, col)
 }
 
+// CountLocal is Count on a local run (local true) and adds nothing
+// otherwise: on Dataflow nobody reads the tallies.
+func CountLocal(s beam.Scope, local bool, name string, col beam.PCollection) {
+	if local {
+		Count(s, name, col)
+	}
+}
+
 type countFn struct {
 	Name string
 

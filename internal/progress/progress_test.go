@@ -24,11 +24,13 @@ func TestMain(m *testing.M) {
 func TestCountAndFormat(t *testing.T) {
 	// Tallies live as long as the process: names of their own keep runs
 	// with -count apart.
-	in, out := uniqueName("in"), uniqueName("out")
+	in, out, remote := uniqueName("in"), uniqueName("out"), uniqueName("remote")
 	p, s := beam.NewPipelineWithRoot()
 	Count(s, in, beam.Create(s, 1, 2, 3, 4))
-	Count(s, out, beam.Create(s, "a"))
+	CountLocal(s, true, out, beam.Create(s, "a"))
+	CountLocal(s, false, remote, beam.Create(s, "b", "c"))
 	ptest.RunAndValidate(t, p)
+	assert.Zero(t, Value(remote), "CountLocal counted on a remote run")
 
 	lines := []Line{{Name: in, Label: "in", Rate: true}, {Name: out, Label: "out"}}
 	last := []int64{2, 0}

@@ -31,6 +31,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"github.com/mqttbeam/mqttbeam/internal/jobflags"
+	"github.com/mqttbeam/mqttbeam/internal/progress"
 	"github.com/mqttbeam/mqttbeam/mqttio"
 	"github.com/mqttbeam/mqttbeam/transforms/pubsubio"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
@@ -60,11 +61,11 @@ func buildToPubSub(s beam.Scope, cfg *config, env *environment) {
 	// Read: every message of the topic filters, acknowledged to the broker
 	// once the bundle that read it has committed.
 	messages := mqttio.Read(s, cfg.MQTT.Brokers, cfg.Topics, cfg.readOptions()...)
-	env.count(s, progressIn, messages)
+	progress.CountLocal(s, env.local, progressIn, messages)
 
 	// Convert: payload as data, topic and QoS as attributes, ordering key.
 	converted := beam.ParDo(s, &toPubSubFn{OrderingKey: cfg.OrderingKey, DeviceTopic: cfg.DeviceTopic}, messages)
-	env.count(s, progressOut, converted)
+	progress.CountLocal(s, env.local, progressOut, converted)
 
 	// Publish: batched, awaited before the bundle commits.
 	pubsubio.Write(s, cfg.OutputTopic, converted, cfg.pubsubOptions(pubsubio.Ordering(cfg.OrderingKey != orderNone))...)
@@ -76,12 +77,12 @@ func buildToMQTT(s beam.Scope, cfg *config, env *environment) {
 	// Read: acknowledged to Pub/Sub once the bundle that read them has
 	// committed.
 	messages := pubsubio.Read(s, cfg.InputSubscription, cfg.pubsubOptions(cfg.pubsubReadOptions()...)...)
-	env.count(s, progressIn, messages)
+	progress.CountLocal(s, env.local, progressIn, messages)
 
 	// Route and publish: to the topic of the attributes; mqttio.Write
 	// refuses unsafe topics instead of publishing them.
 	publications := beam.ParDo(s, toPublication, messages)
-	env.count(s, progressOut, publications)
+	progress.CountLocal(s, env.local, progressOut, publications)
 	refused := mqttio.Write(s, cfg.MQTT.Brokers, publications, cfg.writeOptions()...)
 
 	// Dead letters: the refused messages, with the reason.

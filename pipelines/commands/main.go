@@ -46,6 +46,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"github.com/mqttbeam/mqttbeam/internal/jobflags"
+	"github.com/mqttbeam/mqttbeam/internal/progress"
 	"github.com/mqttbeam/mqttbeam/mqttio"
 	"github.com/mqttbeam/mqttbeam/transforms/pubsubio"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
@@ -68,7 +69,7 @@ func build(cfg *config, env *environment) (*beam.Pipeline, error) {
 		// Read: the commands, acknowledged to Pub/Sub once the bundle that read
 		// them has committed.
 		messages := pubsubio.Read(s, cfg.InputSubscription, cfg.readOptions()...)
-		env.count(s, progressIn, messages)
+		progress.CountLocal(s, env.local, progressIn, messages)
 
 		// Validate: JSON with a topic-safe device id and a command object, or
 		// an audit row saying why not.

@@ -5,8 +5,6 @@ import (
 	"log"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-
 	"github.com/mqttbeam/mqttbeam/internal/jobflags"
 	"github.com/mqttbeam/mqttbeam/internal/outputs"
 	"github.com/mqttbeam/mqttbeam/internal/progress"
@@ -22,13 +20,6 @@ type environment struct {
 	outputs *outputs.Outputs
 	local   bool
 	close   func()
-}
-
-// count adds a progress count of col on local runs.
-func (env *environment) count(s beam.Scope, name string, col beam.PCollection) {
-	if env.local {
-		progress.Count(s, name, col)
-	}
 }
 
 // setup prepares the environment of the flags; the caller closes it.

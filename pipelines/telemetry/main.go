@@ -22,6 +22,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/mqttbeam/mqttbeam/internal/jobflags"
+	"github.com/mqttbeam/mqttbeam/internal/progress"
 	"github.com/mqttbeam/mqttbeam/mqttio"
 	"github.com/mqttbeam/mqttbeam/transforms/aggregate"
 	"github.com/mqttbeam/mqttbeam/transforms/enrich"
@@ -65,7 +66,7 @@ func buildJob(s beam.Scope, cfg *config, env *environment) {
 	// Read: every message of the topic filters, acknowledged to the broker
 	// once the bundle that read it has committed.
 	messages := mqttio.Read(s, env.brokers, cfg.Topics, cfg.readOptions()...)
-	env.count(s, progressIn, messages)
+	progress.CountLocal(s, env.local, progressIn, messages)
 
 	// Parse: JSON payloads into readings stamped with their event time;
 	// everything else into dead letters with the reason.

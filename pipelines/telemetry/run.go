@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-
 	"github.com/mqttbeam/mqttbeam/internal/devicesim"
 	"github.com/mqttbeam/mqttbeam/internal/embeddedbroker"
 	"github.com/mqttbeam/mqttbeam/internal/jobflags"
@@ -36,13 +34,6 @@ type environment struct {
 	closers []func()
 }
 
-// count adds a progress count of col on local runs.
-func (env *environment) count(s beam.Scope, name string, col beam.PCollection) {
-	if env.local {
-		progress.Count(s, name, col)
-	}
-}
-
 // close stops what setup started, last first.
 func (env *environment) close() {
 	for i := len(env.closers) - 1; i >= 0; i-- {
@@ -52,7 +43,7 @@ func (env *environment) close() {
 
 // setup prepares the environment of the flags; the caller closes it.
 func setup(ctx context.Context, cfg *config) (env *environment, err error) {
-	env = &environment{brokers: cfg.MQTT.Brokers, registry: cfg.Registry, local: cfg.Runner != "dataflow"}
+	env = &environment{brokers: cfg.MQTT.Brokers, registry: cfg.Registry, local: jobflags.IsLocal(cfg.Runner)}
 	defer func() {
 		if err != nil {
 			env.close()
