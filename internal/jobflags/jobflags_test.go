@@ -1,9 +1,11 @@
 package jobflags
 
 import (
+	"errors"
 	"flag"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -71,4 +73,29 @@ func TestRunnerLongNames(t *testing.T) {
 		require.NoError(t, flag.Set("runner", in))
 		assert.Equal(t, want, Runner(), in)
 	}
+}
+
+func TestControlNamesTheBadFlag(t *testing.T) {
+	parse := func(args ...string) *Control {
+		t.Helper()
+		var c Control
+		fs := flag.NewFlagSet("job", flag.ContinueOnError)
+		c.Register(fs, "Stop reading after this long", "messages")
+		require.NoError(t, fs.Parse(args))
+		return &c
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--duration=-1s"}, "--duration"},
+		{[]string{"--progress_every=-1s"}, "--progress_every"},
+		{[]string{"--max_records=-1"}, "--max_records: -1 is negative"},
+	} {
+		err := errors.Join(parse(tc.args...).Validate()...)
+		assert.ErrorContains(t, err, tc.want, "%v", tc.args)
+	}
+	c := parse("--duration=1m", "--max_records=10")
+	require.NoError(t, errors.Join(c.Validate()...))
+	assert.Equal(t, Control{Duration: time.Minute, MaxRecords: 10, ProgressEvery: 5 * time.Second, Runner: Runner()}, *c)
 }

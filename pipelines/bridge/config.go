@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"time"
 
 	"github.com/mqttbeam/mqttbeam/internal/jobflags"
 	"github.com/mqttbeam/mqttbeam/mqttio"
@@ -45,10 +44,7 @@ type config struct {
 	// BigQueryEndpoint points the BigQuery sink at a local server.
 	BigQueryEndpoint string
 
-	Duration      time.Duration
-	MaxRecords    int64
-	ProgressEvery time.Duration
-	Runner        string
+	jobflags.Control
 }
 
 // register defines the job's flags on fs.
@@ -69,28 +65,20 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.BigQueryEndpoint, "bigquery_endpoint", "", `pubsub_to_mqtt, local runs only: "embedded" writes the dead letters to an in-process BigQuery test server, or REST_URL,GRPC_HOST:PORT of a local server`)
 	fs.StringVar(&c.OutputDir, "output_dir", "", "pubsub_to_mqtt: local directory for the dead letters as JSON lines (default ./out when no --dead_letter_table)")
 
-	fs.DurationVar(&c.Duration, "duration", 0, "Stop reading after this long (0: until interrupted)")
-	fs.Int64Var(&c.MaxRecords, "max_records", 0, "Stop after reading this many messages (0: no limit)")
-	fs.DurationVar(&c.ProgressEvery, "progress_every", 5*time.Second, "How often a local run prints its progress (0: never)")
+	c.Control.Register(fs, "Stop reading after this long", "messages")
 }
 
 // validate checks the flags and fills in defaults that depend on others.
 func (c *config) validate() error {
-	c.Runner = jobflags.Runner()
+	errs := c.Control.Validate()
 	local := jobflags.IsLocal(c.Runner)
-	errs := []error{
-		jobflags.ValidateRunner(c.Runner, c.Duration > 0 || c.MaxRecords > 0),
+	errs = append(errs,
 		c.MQTT.Validate(local),
 		jobflags.OneOf("direction", c.Direction, toPubSub, toMQTT),
 		jobflags.LocalEndpoint("pubsub_endpoint", c.PubSubEndpoint, local),
-		jobflags.NonNegative("duration", c.Duration),
-		jobflags.NonNegative("progress_every", c.ProgressEvery),
-	}
+	)
 	if c.Readers < 1 {
 		errs = append(errs, jobflags.Errorf("readers", "%d is not a positive number", c.Readers))
-	}
-	if c.MaxRecords < 0 {
-		errs = append(errs, jobflags.Errorf("max_records", "%d is negative", c.MaxRecords))
 	}
 	switch c.Direction {
 	case toPubSub:

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"time"
 
 	"github.com/mqttbeam/mqttbeam/internal/jobflags"
 )
@@ -25,10 +24,7 @@ type config struct {
 	// BigQueryEndpoint points the BigQuery sink at a local server.
 	BigQueryEndpoint string
 
-	Duration      time.Duration
-	MaxRecords    int64
-	ProgressEvery time.Duration
-	Runner        string
+	jobflags.Control
 }
 
 // register defines the job's flags on fs.
@@ -44,26 +40,21 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.BigQueryEndpoint, "bigquery_endpoint", "", `Local runs only: "embedded" writes the tables to an in-process BigQuery test server, or REST_URL,GRPC_HOST:PORT of a local server`)
 	fs.StringVar(&c.OutputDir, "output_dir", "", "Local directory for newline-delimited JSON output (default ./out when no --output_table)")
 
-	fs.DurationVar(&c.Duration, "duration", 0, "Stop reading after this long (0: until interrupted)")
-	fs.Int64Var(&c.MaxRecords, "max_records", 0, "Stop after reading this many commands (0: no limit)")
-	fs.DurationVar(&c.ProgressEvery, "progress_every", 5*time.Second, "How often a local run prints its progress (0: never)")
+	c.Control.Register(fs, "Stop reading after this long", "commands")
 }
 
 // validate checks the flags and fills in defaults that depend on others.
 func (c *config) validate() error {
-	c.Runner = jobflags.Runner()
+	errs := c.Control.Validate()
 	local := jobflags.IsLocal(c.Runner)
-	errs := []error{
-		jobflags.ValidateRunner(c.Runner, c.Duration > 0 || c.MaxRecords > 0),
+	errs = append(errs,
 		c.MQTT.Validate(local),
 		jobflags.PubSubSubscription("input_subscription", c.InputSubscription),
 		jobflags.LocalEndpoint("pubsub_endpoint", c.PubSubEndpoint, local),
 		jobflags.TopicTemplate("command_topic", c.CommandTopic, "device_id"),
 		jobflags.Table("output_table", c.OutputTable),
 		jobflags.Table("dead_letter_table", c.DeadLetterTable),
-		jobflags.NonNegative("duration", c.Duration),
-		jobflags.NonNegative("progress_every", c.ProgressEvery),
-	}
+	)
 	if c.InputSubscription == "" {
 		errs = append(errs, jobflags.Errorf("input_subscription", "is required: projects/PROJECT/subscriptions/SUBSCRIPTION"))
 	}
@@ -72,9 +63,6 @@ func (c *config) validate() error {
 	}
 	if c.Readers < 1 {
 		errs = append(errs, jobflags.Errorf("readers", "%d is not a positive number", c.Readers))
-	}
-	if c.MaxRecords < 0 {
-		errs = append(errs, jobflags.Errorf("max_records", "%d is negative", c.MaxRecords))
 	}
 	if c.DeadLetterTable != "" && c.OutputTable == "" {
 		errs = append(errs, jobflags.Errorf("output_table", "is required with --dead_letter_table"))

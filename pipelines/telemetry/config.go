@@ -40,16 +40,13 @@ type config struct {
 	// BigQueryEndpoint points the BigQuery sink at a local server.
 	BigQueryEndpoint string
 
-	Duration   time.Duration
-	MaxRecords int64
+	jobflags.Control
 
 	SimulateDevices   int
 	SimulateRate      float64
 	SimulateMalformed float64
 	SimulateLate      float64
 
-	ProgressEvery time.Duration
-	Runner        string
 	// start is when the flags were validated: the job's start.
 	start time.Time
 }
@@ -80,31 +77,27 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.BigQueryEndpoint, "bigquery_endpoint", "", `Local runs only: "embedded" writes the tables to an in-process BigQuery test server (no cloud project needed), or REST_URL,GRPC_HOST:PORT of a local server`)
 	fs.StringVar(&c.OutputDir, "output_dir", "", "Local directory for newline-delimited JSON output (default ./out when no --output_table)")
 
-	fs.DurationVar(&c.Duration, "duration", 0, "Stop reading after this long and let the final windows fire (0: until interrupted)")
-	fs.Int64Var(&c.MaxRecords, "max_records", 0, "Stop after reading this many messages (0: no limit)")
+	c.Control.Register(fs, "Stop reading after this long and let the final windows fire", "messages")
 
 	fs.IntVar(&c.SimulateDevices, "simulate_devices", 10, "With --broker=embedded: simulated devices")
 	fs.Float64Var(&c.SimulateRate, "simulate_rate", 1, "With --broker=embedded: messages per second per device")
 	fs.Float64Var(&c.SimulateMalformed, "simulate_malformed", 0.02, "With --broker=embedded: share of malformed messages")
 	fs.Float64Var(&c.SimulateLate, "simulate_late", 0.02, "With --broker=embedded: share of late messages")
-	fs.DurationVar(&c.ProgressEvery, "progress_every", 5*time.Second, "How often a local run prints its progress (0: never)")
 }
 
 // validate checks the flags and fills in defaults that depend on others.
 func (c *config) validate() error {
-	c.Runner, c.start = jobflags.Runner(), time.Now()
+	c.start = time.Now()
+	errs := c.Control.Validate()
 	local := jobflags.IsLocal(c.Runner)
-	errs := []error{
-		jobflags.ValidateRunner(c.Runner, c.Duration > 0 || c.MaxRecords > 0),
+	errs = append(errs,
 		c.MQTT.Validate(local),
 		jobflags.Positive("window", c.Window),
 		jobflags.OneOf("window_type", c.WindowType, "fixed", "sliding", "session"),
 		jobflags.NonNegative("allowed_lateness", c.AllowedLateness),
 		jobflags.NonNegative("max_out_of_orderness", c.MaxOutOfOrderness),
 		jobflags.Positive("registry_refresh", c.RegistryRefresh),
-		jobflags.NonNegative("duration", c.Duration),
-		jobflags.NonNegative("progress_every", c.ProgressEvery),
-	}
+	)
 	if len(c.Topics) == 0 {
 		errs = append(errs, jobflags.Errorf("topic", "is empty"))
 	}
@@ -127,9 +120,6 @@ func (c *config) validate() error {
 		if d%time.Millisecond != 0 {
 			errs = append(errs, jobflags.Errorf(name, "%v is not a whole number of milliseconds (Beam's time resolution)", d))
 		}
-	}
-	if c.MaxRecords < 0 {
-		errs = append(errs, jobflags.Errorf("max_records", "%d is negative", c.MaxRecords))
 	}
 	errs = append(errs, c.validateOutputs()...)
 	if c.MQTT.IsEmbedded() {
