@@ -37,6 +37,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+
+	"github.com/mqttbeam/mqttbeam/internal/bench/benchcli"
 )
 
 // common holds the flags every measuring subcommand takes.
@@ -129,39 +131,13 @@ func main() {
 		beamlog.LogLevel = lvl
 	}
 	beam.Init()
-	if len(os.Args) < 2 {
-		usage()
-		os.Exit(2)
+	commands := map[string]benchcli.Command{
+		"summarize": runSummarize,
 	}
-	cmd, args := os.Args[1], os.Args[2:]
-	var err error
-	switch cmd {
-	case "-h", "-help", "--help", "help":
-		usage()
-		return
-	case "freeport":
-		var port int
-		if port, err = freePort(); err == nil {
-			fmt.Println(port)
-		}
-	case "summarize":
-		err = runSummarize(args)
-	default:
-		ph, ok := phases[cmd]
-		if !ok {
-			fmt.Fprintf(os.Stderr, "mqttiobench: unknown subcommand %q\n", cmd)
-			usage()
-			os.Exit(2)
-		}
-		err = ph.run(context.Background(), args)
+	for name, ph := range phases {
+		commands[name] = ph.run
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(2)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "mqttiobench %s: %v\n", cmd, err)
-		os.Exit(1)
-	}
+	benchcli.Main("mqttiobench", usage, commands)
 }
 
 // start parses a phase's flags, starts the profiles and the watchdog, and

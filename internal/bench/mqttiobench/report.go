@@ -2,7 +2,7 @@ package main
 
 import (
 	"bufio"
-	"errors"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mqttbeam/mqttbeam/internal/ports"
+	"github.com/mqttbeam/mqttbeam/internal/bench/benchcli"
 )
 
 // figure is one name=value line of a phase's output.
@@ -110,20 +110,12 @@ func ratio(num, den string) string {
 	return fmt.Sprintf("%.3f", n/d)
 }
 
-func runSummarize(files []string) error {
-	if len(files) == 0 {
-		return errors.New("usage: mqttiobench summarize FILE...")
+func runSummarize(_ context.Context, files []string) error {
+	results, err := benchcli.ReadResults("mqttiobench", files)
+	if err != nil {
+		return err
 	}
-	var readers []io.Reader
-	for _, name := range files {
-		f, err := os.Open(name)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		readers = append(readers, f, strings.NewReader("\n"))
-	}
-	lines, spread, err := summarize(io.MultiReader(readers...))
+	lines, spread, err := summarize(results)
 	if err != nil {
 		return err
 	}
@@ -160,6 +152,3 @@ func memKB(field string) (int64, error) {
 	}
 	return statusKB(string(b), field)
 }
-
-// freePort asks the OS for a free TCP port on 127.0.0.1.
-func freePort() (int, error) { return ports.Free("127.0.0.1") }

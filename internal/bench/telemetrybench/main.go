@@ -36,14 +36,13 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"time"
 
-	"github.com/mqttbeam/mqttbeam/internal/ports"
+	"github.com/mqttbeam/mqttbeam/internal/bench/benchcli"
 )
 
 // load holds the flags of the simulated fleet, shared by the phases.
@@ -100,39 +99,11 @@ Run 'telemetrybench SUBCOMMAND -h' for its flags.
 }
 
 func main() {
-	if len(os.Args) < 2 {
-		usage()
-		os.Exit(2)
-	}
-	cmd, args := os.Args[1], os.Args[2:]
-	var err error
-	switch cmd {
-	case "-h", "-help", "--help", "help":
-		usage()
-		return
-	case "freeport":
-		var port int
-		if port, err = ports.Free("127.0.0.1"); err == nil {
-			fmt.Println(port)
-		}
-	case "rawsub":
-		err = runRawSub(context.Background(), args)
-	case "pipeline":
-		err = runPipeline(context.Background(), args)
-	case "summarize":
-		err = runSummarize(args)
-	default:
-		fmt.Fprintf(os.Stderr, "telemetrybench: unknown subcommand %q\n", cmd)
-		usage()
-		os.Exit(2)
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(2)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "telemetrybench %s: %v\n", cmd, err)
-		os.Exit(1)
-	}
+	benchcli.Main("telemetrybench", usage, map[string]benchcli.Command{
+		"rawsub":    runRawSub,
+		"pipeline":  runPipeline,
+		"summarize": runSummarize,
+	})
 }
 
 // logf logs progress to stderr.

@@ -2,15 +2,16 @@ package main
 
 import (
 	"bufio"
-	"errors"
+	"context"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mqttbeam/mqttbeam/internal/bench/benchcli"
 )
 
 // figure is one name=value line of a phase's output.
@@ -161,20 +162,12 @@ func format(v float64, f string) string {
 	return fmt.Sprintf(f, v)
 }
 
-func runSummarize(files []string) error {
-	if len(files) == 0 {
-		return errors.New("usage: telemetrybench summarize FILE...")
+func runSummarize(_ context.Context, files []string) error {
+	results, err := benchcli.ReadResults("telemetrybench", files)
+	if err != nil {
+		return err
 	}
-	var readers []io.Reader
-	for _, name := range files {
-		f, err := os.Open(name)
-		if err != nil {
-			return fmt.Errorf("summarize: %w", err)
-		}
-		defer f.Close()
-		readers = append(readers, f, strings.NewReader("\n"))
-	}
-	lines, err := summarize(io.MultiReader(readers...))
+	lines, err := summarize(results)
 	if err != nil {
 		return fmt.Errorf("summarize: %w", err)
 	}
