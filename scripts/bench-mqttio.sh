@@ -128,28 +128,7 @@ fi
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 find_bench_tools
 started=$SECONDS
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-mqttio.XXXXXX")
-broker_pids=()
-
-cleanup() {
-	local pid
-	for pid in "${broker_pids[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${broker_pids[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if ((KEEP)); then
-		echo "bench-mqttio: kept $tmp" >&2
-	else
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-log() { echo "bench-mqttio: $*" >&2; }
+bench_tmp
 
 bench=$tmp/mqttiobench
 log "building internal/bench/mqttiobench (a cold build takes a few minutes)"
@@ -159,50 +138,6 @@ if [[ -n $PROFILE_DIR ]]; then
 	cp "$bench" "$PROFILE_DIR/mqttiobench"
 fi
 log "$("$mosquitto_bin" -h 2>/dev/null | head -n 1 || true)"
-
-# start_broker NAME [MAX_INFLIGHT]: starts Mosquitto on a free port and sets
-# broker_url. A port another process takes between choosing and binding it
-# makes it try again with another one.
-start_broker() {
-	local name=$1 inflight=${2:-} attempt port conf pid i
-	for attempt in 1 2 3; do
-		port=$("$bench" freeport)
-		conf=$tmp/$name.conf
-		{
-			echo "listener $port 127.0.0.1"
-			echo "allow_anonymous true"
-			echo "persistence false"
-			echo "max_queued_messages 0"
-			echo "max_queued_bytes 0"
-			if [[ -n $inflight ]]; then
-				echo "max_inflight_messages $inflight"
-			fi
-			if ((EUID == 0)); then
-				# Otherwise mosquitto drops privileges to user mosquitto.
-				echo "user root"
-			fi
-		} >"$conf"
-		"$mosquitto_bin" -c "$conf" >"$tmp/$name.log" 2>&1 &
-		pid=$!
-		broker_pids+=("$pid")
-		for ((i = 0; i < 100; i++)); do
-			if ! kill -0 "$pid" 2>/dev/null; then
-				break
-			fi
-			if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-				broker_url=tcp://127.0.0.1:$port
-				log "broker $name: $broker_url (max_inflight_messages ${inflight:-20, the default}), pid $pid"
-				return 0
-			fi
-			sleep 0.1
-		done
-		kill "$pid" 2>/dev/null || true
-		log "broker $name did not start on port $port (attempt $attempt):"
-		tail -n 5 "$tmp/$name.log" >&2 || true
-	done
-	echo "bench-mqttio: could not start mosquitto; see above" >&2
-	exit 1
-}
 
 results=$tmp/results.txt
 : >"$results"
@@ -232,9 +167,10 @@ phase() {
 	fi
 }
 
-start_broker default
+start_mosquitto default "max_inflight_messages 20, the default" "max_queued_messages 0" "max_queued_bytes 0"
 default_url=$broker_url
-start_broker raised "$RAISED_INFLIGHT"
+start_mosquitto raised "max_inflight_messages $RAISED_INFLIGHT" "max_queued_messages 0" "max_queued_bytes 0" \
+	"max_inflight_messages $RAISED_INFLIGHT"
 raised_url=$broker_url
 
 t=180 # seconds per throughput phase

@@ -160,25 +160,7 @@ fi
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 find_bench_tools
 started=$SECONDS
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-telemetry.XXXXXX")
-broker_pid=
-
-cleanup() {
-	if [[ -n $broker_pid ]]; then
-		kill "$broker_pid" 2>/dev/null || true
-		wait "$broker_pid" 2>/dev/null || true
-	fi
-	if ((KEEP)); then
-		echo "bench-telemetry: kept $tmp" >&2
-	else
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-log() { echo "bench-telemetry: $*" >&2; }
+bench_tmp
 
 bench=$tmp/telemetrybench
 job=$tmp/telemetry
@@ -199,47 +181,6 @@ else
 	go build -o "$job" ./pipelines/telemetry
 fi
 log "$("$mosquitto_bin" -h 2>/dev/null | head -n 1 || true)"
-
-# start_broker: starts Mosquitto on a free port and sets broker_url. A port
-# another process takes between choosing and binding it makes it try again
-# with another one.
-start_broker() {
-	local attempt port conf=$tmp/mosquitto.conf i
-	for attempt in 1 2 3; do
-		port=$("$bench" freeport)
-		{
-			echo "listener $port 127.0.0.1"
-			echo "allow_anonymous true"
-			echo "persistence false"
-			echo "max_inflight_messages $INFLIGHT"
-			echo "max_queued_messages $MAX_QUEUED"
-			if ((EUID == 0)); then
-				# Otherwise mosquitto drops privileges to user mosquitto.
-				echo "user root"
-			fi
-		} >"$conf"
-		"$mosquitto_bin" -c "$conf" >"$tmp/mosquitto.log" 2>&1 &
-		broker_pid=$!
-		for ((i = 0; i < 100; i++)); do
-			if ! kill -0 "$broker_pid" 2>/dev/null; then
-				break
-			fi
-			if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-				broker_url=tcp://127.0.0.1:$port
-				log "broker: $broker_url (max_inflight_messages $INFLIGHT, max_queued_messages $MAX_QUEUED), pid $broker_pid"
-				return 0
-			fi
-			sleep 0.1
-		done
-		kill "$broker_pid" 2>/dev/null || true
-		wait "$broker_pid" 2>/dev/null || true
-		broker_pid=
-		log "broker did not start on port $port (attempt $attempt):"
-		tail -n 5 "$tmp/mosquitto.log" >&2 || true
-	done
-	echo "bench-telemetry: could not start mosquitto; see above" >&2
-	exit 1
-}
 
 results=$tmp/results.txt
 : >"$results"
@@ -262,7 +203,8 @@ phase() {
 	fi
 }
 
-start_broker
+start_mosquitto mosquitto "max_inflight_messages $INFLIGHT, max_queued_messages $MAX_QUEUED" \
+	"max_inflight_messages $INFLIGHT" "max_queued_messages $MAX_QUEUED"
 fleet=(-broker "$broker_url" -devices "$DEVICES" -connections "$CONNECTIONS" -qos 1)
 phase raw_paho $((RAW_SECONDS + 60)) rawsub "${fleet[@]}" -duration "${RAW_SECONDS}s"
 phase pipeline $((READ_SECONDS + 300)) pipeline "${fleet[@]}" -job "$job" -out "$tmp/out" \
