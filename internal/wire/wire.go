@@ -130,6 +130,22 @@ func (r *Reader) String() string {
 	return string(r.take(r.Count()))
 }
 
+// StringMap reads a count and as many pairs of strings, key then value (nil
+// for a count of 0), as a map encodes with AppendUvarint(len) and
+// AppendString of each key and value.
+func (r *Reader) StringMap() map[string]string {
+	n := r.Count()
+	if n == 0 {
+		return nil
+	}
+	m := make(map[string]string, n)
+	for range n {
+		k := r.String()
+		m[k] = r.String()
+	}
+	return m
+}
+
 // Uint64 reads 8 little-endian bytes.
 func (r *Reader) Uint64() uint64 {
 	if b := r.take(8); b != nil {

@@ -49,3 +49,19 @@ func TestCountRefusesMoreItemsThanBytes(t *testing.T) {
 	assert.Zero(t, r.Count())
 	assert.ErrorIs(t, r.Err(), ErrShort)
 }
+
+func TestStringMap(t *testing.T) {
+	b := AppendUvarint(nil, 2)
+	b = AppendString(AppendString(b, "site"), "berlin")
+	b = AppendString(AppendString(b, "ok"), "")
+	b = AppendUvarint(b, 0)
+	r := NewReader(b)
+	assert.Equal(t, map[string]string{"site": "berlin", "ok": ""}, r.StringMap())
+	assert.Nil(t, r.StringMap())
+	require.NoError(t, r.Err())
+	for i := range b[:len(b)-1] {
+		r := NewReader(b[:i])
+		r.StringMap()
+		require.ErrorIs(t, r.Err(), ErrShort, "cut at %d of %d", i, len(b))
+	}
+}

@@ -57,14 +57,7 @@ var errCorruptMessage = errors.New("pubsubio: corrupt encoded Message")
 
 func decodeMessage(b []byte) (Message, error) {
 	r := wire.NewReader(b)
-	m := Message{Data: r.Bytes()}
-	if n := r.Count(); n > 0 {
-		m.Attributes = make(map[string]string, n)
-		for range n {
-			k := r.String()
-			m.Attributes[k] = r.String()
-		}
-	}
+	m := Message{Data: r.Bytes(), Attributes: r.StringMap()}
 	m.OrderingKey = r.String()
 	m.ID = r.String()
 	ts := r.Varint()

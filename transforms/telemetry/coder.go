@@ -67,13 +67,7 @@ func DecodeReading(b []byte) (Reading, error) {
 			r.Metrics[name] = d.Float64()
 		}
 	}
-	if n := d.Count(); n > 0 {
-		r.Attributes = make(map[string]string, n)
-		for range n {
-			name := d.String()
-			r.Attributes[name] = d.String()
-		}
-	}
+	r.Attributes = d.StringMap()
 	r.PayloadHash = d.Uint64()
 	if err := d.Err(); err != nil {
 		return Reading{}, fmt.Errorf("telemetry: decoding a Reading: %w", err)
