@@ -8,16 +8,16 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mqttbeam/mqttbeam/transforms/jsonl"
 )
 
-// appender is what transforms/jsonl looks for.
-type appender interface {
-	AppendJSON([]byte) ([]byte, error)
-}
+// The rows that jsonl.Write encodes without reflection.
+var _, _ jsonl.Appender = Aggregate{}, Reading{}
 
 // sameAsEncodingJSON checks that row's AppendJSON writes what json.Marshal
 // writes, after a prefix it must keep.
-func sameAsEncodingJSON(t *testing.T, row appender) {
+func sameAsEncodingJSON(t *testing.T, row jsonl.Appender) {
 	t.Helper()
 	want, err := json.Marshal(row)
 	require.NoError(t, err)
