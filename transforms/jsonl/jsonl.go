@@ -3,9 +3,11 @@
 //
 // It is the local stand-in for a table: the telemetry pipeline writes its
 // aggregates, readings, dead letters and commands with it when it runs on the
-// user's machine. Lines are appended as bundles finish, so a streaming run
-// shows its output while it runs, and a line is on disk (written to the
-// operating system) before the bundle that produced it commits. A bundle that
+// user's machine. Lines are appended as bundles finish, and within a bundle
+// whenever FlushSize bytes of them are waiting, so a streaming run shows its
+// output while it runs (a large bundle, such as a window's aggregates, as it
+// is computed), and a line is on disk (written to the operating system)
+// before the bundle that produced it commits. A bundle that
 // the runner retries can write its lines again: consumers should tolerate
 // duplicates, as they must for any at-least-once sink.
 //
@@ -56,6 +58,11 @@ func TryWrite(s beam.Scope, path string, col beam.PCollection) error {
 
 var lines = beam.NewCounter("jsonl", "lines")
 
+// FlushSize is how many bytes of lines a bundle collects before it appends
+// them to the file, whole lines at a time; a bundle appends the rest when it
+// finishes.
+const FlushSize = 64 << 10
+
 // Appender is an element that encodes itself: AppendJSON appends to b what
 // json.Marshal would return for it, faster (e.g. without reflection).
 type Appender interface {
@@ -95,10 +102,18 @@ func (fn *writeFn) ProcessElement(ctx context.Context, elem beam.X) error {
 	}
 	fn.buf = append(fn.buf, '\n')
 	fn.n++
+	if len(fn.buf) >= FlushSize {
+		return fn.flush(ctx)
+	}
 	return nil
 }
 
 func (fn *writeFn) FinishBundle(ctx context.Context) error {
+	return fn.flush(ctx)
+}
+
+// flush appends the lines collected so far to the file.
+func (fn *writeFn) flush(ctx context.Context) error {
 	if len(fn.buf) == 0 {
 		return nil
 	}
@@ -128,7 +143,7 @@ type file struct {
 	refs int
 }
 
-// write appends a bundle's lines in one piece.
+// write appends lines in one piece.
 func (f *file) write(b []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

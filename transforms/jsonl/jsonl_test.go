@@ -1,6 +1,8 @@
 package jsonl
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -96,4 +98,40 @@ func TestWriteErrors(t *testing.T) {
 	_, err = ptest.RunWithMetrics(p)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), blocker)
+}
+
+// A large bundle's lines reach the file while the bundle runs, whole lines
+// at a time, and the rest when it finishes.
+func TestWriteFlushesLargeBundles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rows.jsonl")
+	fn := &writeFn{Path: path}
+	require.NoError(t, fn.Setup())
+	defer func() { require.NoError(t, fn.Teardown()) }()
+	ctx := context.Background()
+
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var n int
+	for size(t, path) == 0 {
+		require.Less(t, n, FlushSize, "no line reached the file before the bundle finished")
+		require.NoError(t, fn.ProcessElement(ctx, row{fmt.Sprintf("d%d", n), float64(n), at}))
+		n++
+	}
+	assert.Len(t, readLines(t, path), n, "the element that filled FlushSize is flushed with the others")
+	assert.GreaterOrEqual(t, size(t, path), int64(FlushSize))
+
+	require.NoError(t, fn.ProcessElement(ctx, row{"last", -1, at}))
+	require.NoError(t, fn.FinishBundle(ctx))
+	got := readLines(t, path)
+	require.Len(t, got, n+1)
+	for i, r := range got[:n] {
+		assert.Equal(t, row{fmt.Sprintf("d%d", i), float64(i), at}, r)
+	}
+	assert.Equal(t, "last", got[n].Device)
+}
+
+func size(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	return fi.Size()
 }
