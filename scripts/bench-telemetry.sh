@@ -63,8 +63,8 @@ Figures (name=value lines on stdout; progress and logs on stderr):
 Latencies (p50, p99; the clock of this machine for every timestamp). The
 publish time of a message is its payload's "ts", stamped by devicesim just
 before the message is handed to paho. A row "appears" when the output file's
-size first covers it (the harness looks every 25 ms; the job appends a bundle
-at a time).
+size first covers it (the harness looks every 25 ms; the job appends lines
+every 64 KiB and at the end of each bundle).
   publish_to_raw_paho          plain subscriber's receive time - publish time
   publish_to_reading_row       appearance of the message's readings row
                                - publish time

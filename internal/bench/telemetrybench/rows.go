@@ -15,7 +15,7 @@ import (
 )
 
 // growth records when a file that only grows (the job's JSON lines,
-// appended a bundle at a time) reached each size, so that every line can be
+// appended whole lines at a time) reached each size, so that every line can be
 // given the time it appeared: the first observation whose size covers the
 // line's end. It is safe for concurrent use.
 type growth struct {
