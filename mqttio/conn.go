@@ -83,10 +83,11 @@ func (c *config) clientOptions(brokers []string, clientID string) (*mqtt.ClientO
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
 		SetOrderMatters(true)
+	// The secrets a worker looks up (CredentialsFrom, TLSClientCertFrom).
+	ctx, cancel := context.WithTimeout(context.Background(), c.ConnectTimeout)
+	defer cancel()
 	if c.Username != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), c.ConnectTimeout)
 		pw, err := c.password(ctx)
-		cancel()
 		if err != nil {
 			return nil, err
 		}
@@ -94,7 +95,7 @@ func (c *config) clientOptions(brokers []string, clientID string) (*mqtt.ClientO
 		opts.SetPassword(pw)
 	}
 	if usesTLS {
-		tc, err := c.TLS.build()
+		tc, err := c.TLS.build(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -137,7 +138,7 @@ type bufferedConn struct {
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
-func (t *tlsConfig) build() (*tls.Config, error) {
+func (t *tlsConfig) build(ctx context.Context) (*tls.Config, error) {
 	tc := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		ServerName:         t.ServerName,
@@ -151,9 +152,13 @@ func (t *tlsConfig) build() (*tls.Config, error) {
 		tc.RootCAs = pool
 	}
 	if len(t.CertPEM) > 0 {
-		cert, err := tls.X509KeyPair(t.CertPEM, t.KeyPEM)
+		key, err := t.clientKey(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("mqttio: TLSClientCert: %w", err)
+			return nil, err
+		}
+		cert, err := tls.X509KeyPair(t.CertPEM, key)
+		if err != nil {
+			return nil, fmt.Errorf("mqttio: the TLS client certificate and key: %w", err)
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}

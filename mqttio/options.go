@@ -62,10 +62,14 @@ type config struct {
 // option is applied, so that workers which do not have the files (Dataflow)
 // can still connect.
 type tlsConfig struct {
-	Enabled            bool
-	CAPEM              []byte
-	CertPEM            []byte
-	KeyPEM             []byte
+	Enabled bool
+	CAPEM   []byte
+	CertPEM []byte
+	KeyPEM  []byte
+	// KeyFunc looks the client key up on the worker (TLSClientCertFrom),
+	// given KeyRef.
+	KeyFunc            *beam.EncodedFunc `json:",omitempty"`
+	KeyRef             string
 	ServerName         string
 	InsecureSkipVerify bool
 }
@@ -169,16 +173,15 @@ func Credentials(username, password string) Option {
 // registered with register.Function2x2, so that workers can find it.
 func CredentialsFrom(username string, fn func(ctx context.Context, ref string) (string, error), ref string) Option {
 	return func(c *config) error {
-		switch {
-		case username == "":
+		if username == "" {
 			return optcheck.Errorf("CredentialsFrom", "username must not be empty")
-		case fn == nil:
-			return optcheck.Errorf("CredentialsFrom", "function must not be nil")
-		case ref == "":
-			return optcheck.Errorf("CredentialsFrom", "ref must not be empty")
+		}
+		f, err := lookUpOption("CredentialsFrom", fn, ref)
+		if err != nil {
+			return err
 		}
 		c.Username, c.Password = username, ""
-		c.PasswordFunc, c.PasswordRef = &beam.EncodedFunc{Fn: reflectx.MakeFunc(fn)}, ref
+		c.PasswordFunc, c.PasswordRef = f, ref
 		return nil
 	}
 }
@@ -189,26 +192,54 @@ func (c *config) password(ctx context.Context) (string, error) {
 	if c.PasswordFunc == nil || c.PasswordFunc.Fn == nil {
 		return c.Password, nil
 	}
-	f := c.PasswordFunc.Fn
-	want := reflect.TypeOf(func(context.Context, string) (string, error) { return "", nil })
-	if f.Type() != want {
-		return "", fmt.Errorf("mqttio: CredentialsFrom function has type %v, want %v", f.Type(), want)
-	}
-	var pw string
-	var err error
-	if direct, ok := f.(interface{ Interface() any }); ok {
-		if fn, ok := direct.Interface().(func(context.Context, string) (string, error)); ok {
-			pw, err = fn(ctx, c.PasswordRef)
-		}
-	} else {
-		out := f.Call([]any{ctx, c.PasswordRef})
-		pw, _ = out[0].(string)
-		err, _ = out[1].(error)
-	}
+	pw, err := lookUp(ctx, "CredentialsFrom", c.PasswordFunc, c.PasswordRef)
 	if err != nil {
 		return "", fmt.Errorf("mqttio: looking up the password of %s: %w", c.Username, err)
 	}
 	return pw, nil
+}
+
+// clientKey is the client key to connect with: KeyPEM, or what KeyFunc
+// returns for KeyRef.
+func (t *tlsConfig) clientKey(ctx context.Context) ([]byte, error) {
+	if t.KeyFunc == nil || t.KeyFunc.Fn == nil {
+		return t.KeyPEM, nil
+	}
+	key, err := lookUp(ctx, "TLSClientCertFrom", t.KeyFunc, t.KeyRef)
+	if err != nil {
+		return nil, fmt.Errorf("mqttio: looking up the TLS client key %s: %w", t.KeyRef, err)
+	}
+	return []byte(key), nil
+}
+
+// lookUp calls f, the func(context.Context, string) (string, error) given to
+// option, with ref.
+func lookUp(ctx context.Context, option string, f *beam.EncodedFunc, ref string) (string, error) {
+	want := reflect.TypeOf(func(context.Context, string) (string, error) { return "", nil })
+	if f.Fn.Type() != want {
+		return "", fmt.Errorf("%s function has type %v, want %v", option, f.Fn.Type(), want)
+	}
+	if direct, ok := f.Fn.(interface{ Interface() any }); ok {
+		if fn, ok := direct.Interface().(func(context.Context, string) (string, error)); ok {
+			return fn(ctx, ref)
+		}
+	}
+	out := f.Fn.Call([]any{ctx, ref})
+	v, _ := out[0].(string)
+	err, _ := out[1].(error)
+	return v, err
+}
+
+// lookUpOption checks the arguments of an option that looks a secret up with
+// fn(ctx, ref) on the workers, and encodes fn.
+func lookUpOption(option string, fn func(ctx context.Context, ref string) (string, error), ref string) (*beam.EncodedFunc, error) {
+	switch {
+	case fn == nil:
+		return nil, optcheck.Errorf(option, "function must not be nil")
+	case ref == "":
+		return nil, optcheck.Errorf(option, "ref must not be empty")
+	}
+	return &beam.EncodedFunc{Fn: reflectx.MakeFunc(fn)}, nil
 }
 
 // TLSCAFile trusts the certificate authorities in the PEM file when verifying
@@ -237,6 +268,31 @@ func TLSClientCert(certFile, keyFile string) Option {
 			return err
 		}
 		c.TLS.Enabled, c.TLS.CertPEM, c.TLS.KeyPEM = true, cert, key
+		c.TLS.KeyFunc, c.TLS.KeyRef = nil, ""
+		return nil
+	}
+}
+
+// TLSClientCertFrom presents the certificate in the PEM file certFile to the
+// broker (mutual TLS) with a private key that each worker looks up when it
+// connects: fn(ctx, ref) returns the key in PEM, e.g. by reading the Secret
+// Manager secret version ref. Only ref travels with the pipeline, so the key
+// appears in no job parameter, graph, image or log, and a rotated key is
+// picked up on the next connection. fn must be a top-level function
+// registered with register.Function2x2, so that workers can find it. It
+// turns TLS on.
+func TLSClientCertFrom(certFile string, fn func(ctx context.Context, ref string) (string, error), ref string) Option {
+	return func(c *config) error {
+		cert, err := readPEM("TLSClientCertFrom", certFile)
+		if err != nil {
+			return err
+		}
+		f, err := lookUpOption("TLSClientCertFrom", fn, ref)
+		if err != nil {
+			return err
+		}
+		c.TLS.Enabled, c.TLS.CertPEM, c.TLS.KeyPEM = true, cert, nil
+		c.TLS.KeyFunc, c.TLS.KeyRef = f, ref
 		return nil
 	}
 }

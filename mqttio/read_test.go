@@ -2,7 +2,11 @@ package mqttio
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,8 +18,10 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mqttbeam/mqttbeam/internal/certs"
 	"github.com/mqttbeam/mqttbeam/internal/embeddedbroker"
 )
 
@@ -219,6 +225,13 @@ func TestReadStopsAfterMaxReadTime(t *testing.T) {
 
 func init() {
 	register.Function2x2(lookUpTestPassword)
+	register.Function2x2(readTestKey)
+}
+
+// readTestKey stands in for a secret store of keys: ref names a file.
+func readTestKey(_ context.Context, ref string) (string, error) {
+	b, err := os.ReadFile(ref)
+	return string(b), err
 }
 
 // lookUpTestPassword stands in for a secret store.
@@ -252,4 +265,49 @@ func TestReadCredentialsFrom(t *testing.T) {
 
 	_, err = newConfig([]Option{CredentialsFrom("", lookUpTestPassword, "x")})
 	require.ErrorContains(t, err, "CredentialsFrom")
+}
+
+// TLSClientCertFrom looks the client key up on the worker: the key is in
+// neither the pipeline nor the configuration, and a lookup that fails names
+// the key's reference.
+func TestReadMutualTLSKeyFrom(t *testing.T) {
+	c, err := certs.GenerateCerts(t.TempDir())
+	require.NoError(t, err)
+	b := startEmbedded(t, embeddedbroker.TLS(c.ServerCert, c.ServerKey), embeddedbroker.ClientCA(c.CAFile))
+	id := safeID(t)
+	primeSession(t, b.URL(), id+"-0", "mtls/#", 1)
+	publish(t, newClient(t, b.URL(), id+"-pub", true), 1, 10, fixedTopic("mtls/x"), "m")
+
+	opts := []Option{ClientID(id), TLSCAFile(c.CAFile), TLSClientCertFrom(c.ClientCert, readTestKey, c.ClientKey)}
+	p, s := beam.NewPipelineWithRoot()
+	key := collect(s, t, Read(s, []string{b.TLSURL()}, []string{"mtls/#"}, append(opts, MaxRecords(10))...))
+	ptest.RunAndValidate(t, p)
+	require.Equal(t, expected("m", 10), payloads(collected.take(key)))
+
+	cfg, err := newConfig(opts)
+	require.NoError(t, err)
+	encoded, err := json.Marshal(cfg) // as the pipeline carries it
+	require.NoError(t, err)
+	pemOf := func(path string) string {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	assert.Contains(t, string(encoded), pemOf(c.ClientCert))
+	assert.NotContains(t, string(encoded), pemOf(c.ClientKey), "the key must not travel with the pipeline")
+
+	missing := filepath.Join(t.TempDir(), "missing-key.pem")
+	cfg, err = newConfig([]Option{TLSClientCertFrom(c.ClientCert, readTestKey, missing)})
+	require.NoError(t, err)
+	_, err = cfg.clientOptions([]string{b.TLSURL()}, id)
+	require.ErrorContains(t, err, "looking up the TLS client key "+missing)
+
+	for _, o := range []Option{
+		TLSClientCertFrom(c.ClientCert, nil, "ref"),
+		TLSClientCertFrom(c.ClientCert, readTestKey, ""),
+		TLSClientCertFrom(missing, readTestKey, "ref"),
+	} {
+		_, err = newConfig([]Option{o})
+		require.ErrorContains(t, err, "TLSClientCertFrom")
+	}
 }

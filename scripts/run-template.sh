@@ -67,6 +67,7 @@ while IFS= read -r line || [[ -n "$line" ]]; do
 	key="${line%%=*}" value="${line#*=}"
 	case "$key" in
 	password) die "$PARAMS_FILE:$lineno: password is for local runs; put the password in Secret Manager and give password_secret" ;;
+	tls_key) die "$PARAMS_FILE:$lineno: tls_key is for local runs; put the client key in Secret Manager and give tls_key_secret" ;;
 	esac
 	printf '%s\n' "${known[@]}" | grep -qxF -- "$key" ||
 		die "$PARAMS_FILE:$lineno: $key is not a parameter of $NAME (parameters: ${known[*]})"

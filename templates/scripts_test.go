@@ -119,6 +119,7 @@ func TestRunTemplatePrintOnly(t *testing.T) {
 
 	for _, tc := range []struct{ content, want string }{
 		{"password=hunter2\n", "password_secret"},
+		{"tls_key=/template/files/client-key.pem\n", "tls_key_secret"},
 		{"no_such_parameter=1\n", "no_such_parameter is not a parameter of telemetry"},
 		{"broker\n", "not KEY=VALUE"},
 		{"# nothing\n", "has no parameters"},

@@ -44,7 +44,7 @@ var examples = map[string]struct{ good, bad string }{
 	"password_secret":      {"projects/my-project/secrets/mqtt-password/versions/latest", "mqtt-password"},
 	"tls_ca":               {"/template/files/ca.pem", "files/ca.pem"},
 	"tls_cert":             {"/template/files/client.pem", "client.pem"},
-	"tls_key":              {"/template/files/client-key.pem", "client-key.pem"},
+	"tls_key_secret":       {"projects/my-project/secrets/mqtt-client-key/versions/2", "/template/files/client-key.pem"},
 	"tls_server_name":      {"broker.example.com", "broker.example.com:8883"},
 	"qos":                  {"1", "3"},
 	"inflight_window":      {"1000", "0"},
@@ -208,11 +208,14 @@ func checkFlags(t *testing.T, name, bin string) {
 			t.Errorf("flag --%s is required (%q) but not a template parameter", flag, usage)
 		}
 	}
-	if _, ok := flags["password_secret"]; ok && params["password_secret"] == nil {
-		t.Error("the pipeline takes --password_secret but the template has no password_secret parameter")
-	}
-	if params["password"] != nil {
-		t.Error("password is a template parameter: a password must come from password_secret")
+	// Secrets come from Secret Manager, never as parameters or files.
+	for plain, secret := range map[string]string{"password": "password_secret", "tls_key": "tls_key_secret"} {
+		if _, ok := flags[secret]; ok && params[secret] == nil {
+			t.Errorf("the pipeline takes --%s but the template has no %s parameter", secret, secret)
+		}
+		if params[plain] != nil {
+			t.Errorf("%s is a template parameter: it must come from %s", plain, secret)
+		}
 	}
 }
 
@@ -280,7 +283,7 @@ func sharedRegex(p *metadata.Parameter) (string, bool) {
 		return jobflags.TopicRegex, true
 	case p.ParamType == "PUBSUB_SUBSCRIPTION":
 		return jobflags.SubscriptionRegex, true
-	case p.Name == "password_secret":
+	case p.Name == "password_secret", p.Name == "tls_key_secret":
 		return secrets.VersionRegex, true
 	}
 	return "", false

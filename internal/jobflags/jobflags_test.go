@@ -3,6 +3,8 @@ package jobflags
 import (
 	"errors"
 	"flag"
+	"os"
+	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
@@ -59,6 +61,41 @@ func TestMQTTValidate(t *testing.T) {
 	assert.NoError(t, parse(false, "--broker=ssl://h:8883", "--username=u", "--password_secret=projects/p/secrets/s/versions/1").Validate(false))
 	assert.ErrorContains(t, parse(false, "--broker=ssl://h:8883", "--username=u", "--password_secret=s").Validate(false), "--password_secret")
 	assert.Len(t, parse(false, "--broker=ssl://h:8883", "--username=u", "--password_secret=projects/p/secrets/s/versions/1").Options(), 4)
+}
+
+// A client key file is for local runs; on Dataflow the key comes from
+// Secret Manager. The certificate and one source of its key go together.
+func TestMQTTClientKey(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem")
+	require.NoError(t, os.WriteFile(cert, []byte("cert"), 0o600))
+	require.NoError(t, os.WriteFile(key, []byte("key"), 0o600))
+	const secret = "projects/p/secrets/client-key/versions/1"
+	validate := func(local bool, args ...string) error {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		var m MQTT
+		m.Register(fs, "job", false)
+		require.NoError(t, fs.Parse(append([]string{"--broker=ssl://h:8883"}, args...)))
+		return m.Validate(local)
+	}
+	assert.NoError(t, validate(true, "--tls_cert="+cert, "--tls_key="+key))
+	assert.NoError(t, validate(true, "--tls_cert="+cert, "--tls_key_secret="+secret))
+	assert.NoError(t, validate(false, "--tls_cert="+cert, "--tls_key_secret="+secret))
+	for _, tc := range []struct {
+		local bool
+		args  []string
+		want  string
+	}{
+		{false, []string{"--tls_cert=" + cert, "--tls_key=" + key}, "--tls_key: is for local runs: on Dataflow the key would travel inside the job graph"},
+		{true, []string{"--tls_cert=" + cert, "--tls_key=" + key, "--tls_key_secret=" + secret}, "--tls_key_secret: give --tls_key or --tls_key_secret, not both"},
+		{true, []string{"--tls_cert=" + cert}, "--tls_cert: needs its private key"},
+		{true, []string{"--tls_key=" + key}, "--tls_cert: is required with a client key"},
+		{false, []string{"--tls_key_secret=" + secret}, "--tls_cert: is required with a client key"},
+		{false, []string{"--tls_cert=" + cert, "--tls_key_secret=client-key"}, `--tls_key_secret: "client-key" is not a secret version`},
+		{true, []string{"--tls_cert=" + cert, "--tls_key=" + filepath.Join(dir, "missing.pem")}, "--tls_key: "},
+	} {
+		assert.ErrorContains(t, validate(tc.local, tc.args...), tc.want, tc.args)
+	}
 }
 
 func TestRunnerLongNames(t *testing.T) {

@@ -22,6 +22,7 @@ type MQTT struct {
 	TLSCA          string
 	TLSCert        string
 	TLSKey         string
+	TLSKeySecret   string
 	TLSServerName  string
 	QoS            int
 	InflightWindow int
@@ -48,8 +49,9 @@ func (m *MQTT) Register(fs *flag.FlagSet, clientID string, allowEmbedded bool) {
 	fs.StringVar(&m.Password, "password", "", "MQTT password, for local runs; on Dataflow use --password_secret")
 	fs.StringVar(&m.PasswordSecret, "password_secret", "", "Secret Manager secret version holding the MQTT password: projects/P/secrets/S/versions/V")
 	fs.StringVar(&m.TLSCA, "tls_ca", "", "PEM file of the CA that signed the broker's certificate (default: the system roots)")
-	fs.StringVar(&m.TLSCert, "tls_cert", "", "PEM client certificate for mutual TLS (with --tls_key)")
-	fs.StringVar(&m.TLSKey, "tls_key", "", "PEM private key of --tls_cert")
+	fs.StringVar(&m.TLSCert, "tls_cert", "", "PEM client certificate for mutual TLS (with --tls_key or --tls_key_secret)")
+	fs.StringVar(&m.TLSKey, "tls_key", "", "PEM private key file of --tls_cert, for local runs; on Dataflow use --tls_key_secret")
+	fs.StringVar(&m.TLSKeySecret, "tls_key_secret", "", "Secret Manager secret version holding the PEM private key of --tls_cert: projects/P/secrets/S/versions/V")
 	fs.StringVar(&m.TLSServerName, "tls_server_name", "", "Name to verify the broker's certificate against, when it differs from the URL's host")
 	fs.IntVar(&m.QoS, "qos", 1, "MQTT QoS: 0 (at most once), 1 (at least once) or 2")
 	fs.IntVar(&m.InflightWindow, "inflight_window", 20, "Unacknowledged QoS 1/2 messages a reader holds before it checkpoints: match the broker's max_inflight_messages")
@@ -100,8 +102,20 @@ func (m *MQTT) Validate(local bool) error {
 	if m.PasswordSecret != "" && !secretRE.MatchString(m.PasswordSecret) {
 		errs = append(errs, Errorf("password_secret", "%q is not a secret version: projects/PROJECT/secrets/SECRET/versions/VERSION", m.PasswordSecret))
 	}
-	if (m.TLSCert == "") != (m.TLSKey == "") {
-		errs = append(errs, Errorf("tls_cert", "--tls_cert and --tls_key go together"))
+	if m.TLSKey != "" && !local {
+		errs = append(errs, Errorf("tls_key", "is for local runs: on Dataflow the key would travel inside the job graph; "+
+			"store it in Secret Manager and give --tls_key_secret=projects/P/secrets/S/versions/V"))
+	}
+	switch {
+	case m.TLSKey != "" && m.TLSKeySecret != "":
+		errs = append(errs, Errorf("tls_key_secret", "give --tls_key or --tls_key_secret, not both"))
+	case m.TLSCert != "" && m.TLSKey == "" && m.TLSKeySecret == "":
+		errs = append(errs, Errorf("tls_cert", "needs its private key: --tls_key (local runs) or --tls_key_secret"))
+	case m.TLSCert == "" && (m.TLSKey != "" || m.TLSKeySecret != ""):
+		errs = append(errs, Errorf("tls_cert", "is required with a client key (--tls_key or --tls_key_secret)"))
+	}
+	if m.TLSKeySecret != "" && !secretRE.MatchString(m.TLSKeySecret) {
+		errs = append(errs, Errorf("tls_key_secret", "%q is not a secret version: projects/PROJECT/secrets/SECRET/versions/VERSION", m.TLSKeySecret))
 	}
 	// The PEM files are read when the pipeline is built and travel with it,
 	// so they must exist where it is built, whatever the runner.
@@ -117,20 +131,24 @@ func (m *MQTT) Validate(local bool) error {
 }
 
 // Options are the mqttio options of the connection, for Read and Write
-// alike. With --password_secret, the workers read the password from Secret
-// Manager when they connect; it never travels with the job.
+// alike. With --password_secret and --tls_key_secret, the workers read the
+// password and the client key from Secret Manager when they connect; they
+// never travel with the job.
 func (m *MQTT) Options() []mqttio.Option {
 	opts := []mqttio.Option{mqttio.QoS(m.QoS), mqttio.ClientID(m.ClientID), mqttio.InflightWindow(m.InflightWindow)}
 	switch {
 	case m.PasswordSecret != "":
-		opts = append(opts, mqttio.CredentialsFrom(m.Username, secrets.Password, m.PasswordSecret))
+		opts = append(opts, mqttio.CredentialsFrom(m.Username, secrets.Access, m.PasswordSecret))
 	case m.Username != "":
 		opts = append(opts, mqttio.Credentials(m.Username, m.Password))
 	}
 	if m.TLSCA != "" {
 		opts = append(opts, mqttio.TLSCAFile(m.TLSCA))
 	}
-	if m.TLSCert != "" {
+	switch {
+	case m.TLSKeySecret != "":
+		opts = append(opts, mqttio.TLSClientCertFrom(m.TLSCert, secrets.Access, m.TLSKeySecret))
+	case m.TLSCert != "":
 		opts = append(opts, mqttio.TLSClientCert(m.TLSCert, m.TLSKey))
 	}
 	if m.TLSServerName != "" {

@@ -1,6 +1,7 @@
-// Package secrets reads passwords from Google Secret Manager on the workers,
-// for mqttio.CredentialsFrom: a job is given the name of a secret version
-// (--password_secret), never the password.
+// Package secrets reads secrets from Google Secret Manager on the workers,
+// for mqttio.CredentialsFrom and mqttio.TLSClientCertFrom: a job is given
+// the name of a secret version (--password_secret, --tls_key_secret), never
+// the password or the key.
 package secrets
 
 import (
@@ -18,10 +19,10 @@ import (
 )
 
 func init() {
-	register.Function2x2(Password)
+	register.Function2x2(Access)
 }
 
-// EndpointEnv, when set to host:port, points Password at a local Secret
+// EndpointEnv, when set to host:port, points Access at a local Secret
 // Manager (an emulator or a test server) over plaintext gRPC, without
 // credentials.
 const EndpointEnv = "MQTTBEAM_SECRETMANAGER_ENDPOINT"
@@ -31,11 +32,11 @@ const VersionRegex = `^projects/[^/]+/secrets/[^/]+/versions/[^/]+$`
 
 var versionRE = regexp.MustCompile(VersionRegex)
 
-// Password returns the payload of the Secret Manager secret version name
+// Access returns the payload of the Secret Manager secret version name
 // (projects/P/secrets/S/versions/V, V a number or "latest"), read with the
 // worker's default credentials (on Dataflow: the worker service account,
 // which needs roles/secretmanager.secretAccessor on the secret).
-func Password(ctx context.Context, name string) (string, error) {
+func Access(ctx context.Context, name string) (string, error) {
 	if !versionRE.MatchString(name) {
 		return "", fmt.Errorf("secrets: %q is not a secret version (projects/P/secrets/S/versions/V)", name)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -14,8 +15,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mqttbeam/mqttbeam/internal/brokertest"
+	"github.com/mqttbeam/mqttbeam/internal/certs"
 	"github.com/mqttbeam/mqttbeam/internal/embeddedbroker"
 	"github.com/mqttbeam/mqttbeam/internal/jobflags/jobtest"
+	"github.com/mqttbeam/mqttbeam/internal/secrets/secretstest"
 	"github.com/mqttbeam/mqttbeam/mqttio"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 )
@@ -306,6 +309,36 @@ func TestToMQTT(t *testing.T) {
 			}
 		})
 	}
+}
+
+// With --tls_key_secret the bridge reads its client key from Secret Manager
+// and publishes to a broker that requires mutual TLS.
+func TestToMQTTClientKeyFromSecretManager(t *testing.T) {
+	c, err := certs.GenerateCerts(t.TempDir())
+	require.NoError(t, err)
+	key, err := os.ReadFile(c.ClientKey)
+	require.NoError(t, err)
+	const keySecret = "projects/my-project/secrets/bridge-key/versions/2"
+	secretstest.Start(t, map[string]string{keySecret: string(key)})
+	broker := brokertest.Embedded(t, embeddedbroker.TLS(c.ServerCert, c.ServerKey), embeddedbroker.ClientCA(c.CAFile))
+	ps := jobtest.PubSub(t, testTopic, testSub)
+	inbox := brokertest.NewInbox(20)
+	sub := brokertest.Connect(t, brokertest.ClientOptions(broker.URL(), "e2e-devices"))
+	brokertest.Await(t, sub.Subscribe("#", 1, inbox.Handle))
+	ps.Publish(testTopic, []byte("m1"), map[string]string{"mqtt_topic": "devices/d1/commands"})
+	ps.Publish(testTopic, []byte("m2"), map[string]string{"mqtt_topic": "devices/d2/commands"})
+
+	cfg, err := parseFlags("--direction=pubsub_to_mqtt", "--broker="+broker.TLSURL(), "--input_subscription="+testSub,
+		"--pubsub_endpoint="+ps.Addr, "--max_records=2", "--output_dir="+t.TempDir(), "--progress_every=0s",
+		"--tls_ca="+c.CAFile, "--tls_cert="+c.ClientCert, "--tls_key_secret="+keySecret)
+	require.NoError(t, err)
+	require.NoError(t, run(context.Background(), cfg))
+
+	got := map[string]string{}
+	for _, m := range inbox.Next(t, 2) {
+		got[string(m.Payload())] = m.Topic()
+	}
+	assert.Equal(t, map[string]string{"m1": "devices/d1/commands", "m2": "devices/d2/commands"}, got)
 }
 
 // An interrupt drains a local run of the MQTT -> Pub/Sub bridge: the readers
