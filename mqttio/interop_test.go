@@ -205,9 +205,7 @@ func TestIdleSessionIsClosed(t *testing.T) {
 }
 
 func sessionOpen(clientID string) bool {
-	sessions.mu.Lock()
-	defer sessions.mu.Unlock()
-	_, ok := sessions.m[clientID]
+	_, ok := sessions.Get(clientID)
 	return ok
 }
 

@@ -67,12 +67,9 @@ func newTestReadFn(t *testing.T, url string, filters []string, opts ...Option) (
 // closeSession drops a reader's session from the worker cache, as a worker
 // crash or an idle timeout would.
 func closeSession(clientID string) {
-	sessions.mu.Lock()
-	s := sessions.m[clientID]
-	delete(sessions.m, clientID)
-	sessions.mu.Unlock()
-	if s != nil {
-		s.close()
+	if s, ok := sessions.Get(clientID); ok {
+		sessions.Remove(s)
+		s.Close()
 	}
 }
 
@@ -167,14 +164,13 @@ func TestBacklogReportsBufferedMessages(t *testing.T) {
 	_, remaining := rt.GetProgress()
 	require.LessOrEqual(t, remaining, float64(20))
 	require.GreaterOrEqual(t, remaining, float64(0))
-	require.Equal(t, float64(max(sessions.backlog(r.ClientID, res.residual.Start-1), 1)), fn.RestrictionSize(nil, res.residual))
+	require.Equal(t, float64(max(backlog(r.ClientID, res.residual.Start-1), 1)), fn.RestrictionSize(nil, res.residual))
 }
 
 // sessionBase is the lowest unacknowledged offset of a reader's session.
 func sessionBase(clientID string) int64 {
-	sessions.mu.Lock()
-	defer sessions.mu.Unlock()
-	return sessions.m[clientID].base
+	s, _ := sessions.Get(clientID)
+	return s.log.Base()
 }
 
 func intersect(a, b []string) []string {

@@ -173,12 +173,12 @@ func (fn *readFn) SplitRestriction(_ []byte, r restriction) []restriction {
 // 1: an unbounded reader always has work ahead (a size of 0 would read as
 // "nothing to do" to a runner).
 func (fn *readFn) RestrictionSize(_ []byte, r restriction) float64 {
-	return float64(max(sessions.backlog(r.ClientID, r.Start-1), 1))
+	return float64(max(backlog(r.ClientID, r.Start-1), 1))
 }
 
 func (fn *readFn) CreateTracker(r restriction) *sdf.LockRTracker {
 	return sdf.NewLockRTracker(streamread.NewTracker(r, func(claimed int64) int64 {
-		return sessions.backlog(r.ClientID, claimed)
+		return backlog(r.ClientID, claimed)
 	}))
 }
 
@@ -238,9 +238,7 @@ type bundle struct {
 
 func (b *bundle) acquire() {
 	cfg := &b.fn.Cfg
-	b.s = sessions.acquire(b.r.ClientID, b.fn.spec, b.r.Start, func() *session {
-		return newSession(b.r.ClientID, b.fn.spec, b.fn.Brokers, b.fn.subscriptions(), cfg)
-	})
+	b.s = acquire(b.r.ClientID, b.fn.spec, b.r.Start, b.fn.Brokers, b.fn.subscriptions(), cfg)
 	b.next = b.r.Start
 	if n := b.s.ackBelow(b.r.Start); n > 0 {
 		acksSent.Inc(b.ctx, int64(n))
@@ -250,7 +248,7 @@ func (b *bundle) acquire() {
 // run is the normal, resumable path (prism, Dataflow).
 func (b *bundle) run() (sdf.ProcessContinuation, error) {
 	b.acquire()
-	defer sessions.release(b.s)
+	defer release(b.s)
 
 	if b.finished() {
 		return b.finish()
@@ -259,7 +257,7 @@ func (b *bundle) run() (sdf.ProcessContinuation, error) {
 		return cont, err
 	}
 	// Re-emit what a failed attempt of this bundle had emitted.
-	for d, ok := b.s.logged(b.next); ok; d, ok = b.s.logged(b.next) {
+	for d, ok := b.s.log.At(b.next); ok; d, ok = b.s.log.At(b.next) {
 		if !b.claimAndEmit(d) {
 			return sdf.StopProcessing(), b.t.GetError()
 		}
@@ -277,7 +275,7 @@ func (b *bundle) run() (sdf.ProcessContinuation, error) {
 		}
 		d, ok := b.s.next(b.ctx, b.pollWait())
 		if ok {
-			b.s.append(d)
+			b.s.log.Append(d)
 			if !b.claimAndEmit(d) {
 				return sdf.StopProcessing(), b.t.GetError()
 			}
@@ -324,9 +322,9 @@ func (b *bundle) runToEnd() (sdf.ProcessContinuation, error) {
 	}
 	b.acquire()
 	defer func() {
-		sessions.remove(b.s)
-		b.s.close()
-		sessions.release(b.s)
+		sessions.Remove(b.s)
+		b.s.Close()
+		release(b.s)
 	}()
 	for !b.finished() {
 		if err := b.ctx.Err(); err != nil {
@@ -348,7 +346,7 @@ func (b *bundle) runToEnd() (sdf.ProcessContinuation, error) {
 			}
 			continue
 		}
-		b.s.append(d)
+		b.s.log.Append(d)
 		if !b.claimAndEmit(d) {
 			break
 		}
@@ -468,8 +466,8 @@ func (b *bundle) finished() bool {
 
 // finish ends a bounded read whose messages have all been acknowledged.
 func (b *bundle) finish() (sdf.ProcessContinuation, error) {
-	sessions.remove(b.s)
-	b.s.close()
+	sessions.Remove(b.s)
+	b.s.Close()
 	b.t.Stop()
 	return sdf.StopProcessing(), nil
 }

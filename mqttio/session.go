@@ -6,22 +6,15 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/mqttbeam/mqttbeam/internal/streamread"
 )
 
 // sessions is the per-worker cache of reader sessions, keyed by client id.
-// It is the one piece of global state: Beam creates DoFn instances freely,
-// but a reader's connection and its unacknowledged messages must outlive the
-// bundles and DoFn instances that use them.
-var sessions = sessionCache{m: map[string]*session{}}
-
-type sessionCache struct {
-	mu sync.Mutex
-	m  map[string]*session
-}
+var sessions = streamread.NewCache[*session]()
 
 // delivery is a message received from the broker, tagged with the connection
 // (epoch) it arrived on: it can only be acknowledged on that connection.
@@ -35,13 +28,11 @@ type delivery struct {
 // received but not yet had acknowledged. Only one bundle uses a session at a
 // time (acquire/release).
 type session struct {
+	lease   streamread.Lease // spec: brokers, filters and settings
 	id      string
-	spec    string // brokers, filters and settings: a client id reused with another spec gets a new session
 	brokers []string
 	filters map[string]byte
 	cfg     *config
-
-	busy sync.Mutex // held by the bundle using the session
 
 	// Fed by the paho message handler; bounded, so a full buffer stops the
 	// connection's reader and leaves the backlog on the broker.
@@ -57,91 +48,43 @@ type session struct {
 	attempts     int        // failed connection attempts in a row
 	nextTry      time.Time  // earliest time for the next connection attempt
 	closed       bool
-	idleTimer    *time.Timer
 
-	// The log of emitted messages not yet acknowledged: log[i] has offset
-	// base+i. Only the bundle holding busy touches it.
-	log   []delivery
-	base  int64
-	timer *time.Timer // next's wait
-	// logEnd is base+len(log), readable by the runner's progress reports
-	// while the bundle appends.
-	logEnd atomic.Int64
+	log   streamread.Log[delivery] // emitted, not yet acknowledged
+	timer *time.Timer              // next's wait
 }
 
-// acquire returns the session for clientID, creating it (numbered from start)
-// when there is none, and locks it for the calling bundle. A cached session
-// whose log cannot continue at start (another worker has had the reader in
-// between, or the restriction comes from an older run) is replaced.
-func (c *sessionCache) acquire(clientID, spec string, start int64, newSession func() *session) *session {
-	c.mu.Lock()
-	s := c.m[clientID]
-	if s != nil && s.spec != spec {
-		delete(c.m, clientID)
-		go s.close()
-		s = nil
+// acquire returns the session of reader clientID, locked for the calling
+// bundle (see streamread.Cache.Acquire), creating it with its log numbered
+// from start when there is none.
+func acquire(clientID, spec string, start int64, brokers []string, filters map[string]byte, cfg *config) *session {
+	open := func() (*session, error) {
+		s := newSession(clientID, brokers, filters, cfg)
+		s.log.StartAt(start)
+		return s, nil
 	}
-	if s == nil {
-		s = newSession()
-		s.base = start
-		s.logEnd.Store(start)
-		c.m[clientID] = s
-	}
-	c.mu.Unlock()
-
-	s.busy.Lock()
-	s.stopIdleTimer()
-	if start < s.base || start > s.base+int64(len(s.log)) {
-		// The restriction does not continue this session's log: a fresh
-		// session takes over; the broker redelivers what was never acked.
-		s.busy.Unlock()
-		c.remove(s)
-		s.close()
-		return c.acquire(clientID, spec, start, newSession)
-	}
+	s, _ := sessions.Acquire(clientID, spec, open, func(s *session) bool { return s.log.Continues(start) })
 	return s
 }
 
-// release unlocks the session and arms its idle timer.
-func (c *sessionCache) release(s *session) {
-	s.mu.Lock()
-	if !s.closed {
-		s.idleTimer = time.AfterFunc(s.cfg.SessionIdle, func() {
-			if s.busy.TryLock() {
-				c.remove(s)
-				s.close()
-				s.busy.Unlock()
-			}
-		})
-	}
-	s.mu.Unlock()
-	s.busy.Unlock()
-}
-
-func (c *sessionCache) remove(s *session) {
-	c.mu.Lock()
-	if c.m[s.id] == s {
-		delete(c.m, s.id)
-	}
-	c.mu.Unlock()
-}
+// release gives the session up until the next bundle; it closes when idle
+// for SessionIdle.
+func release(s *session) { sessions.Release(s, s.cfg.SessionIdle) }
 
 // backlog returns the number of messages waiting on this worker for the
 // reader beyond offset claimed, or 0 when the worker has no session for it.
-func (c *sessionCache) backlog(clientID string, claimed int64) int64 {
-	c.mu.Lock()
-	s := c.m[clientID]
-	c.mu.Unlock()
-	if s == nil {
-		return 0
+func backlog(clientID string, claimed int64) int64 {
+	if s, ok := sessions.Get(clientID); ok {
+		return s.backlog(claimed)
 	}
-	return s.backlog(claimed)
+	return 0
 }
 
-func newSession(id, spec string, brokers []string, filters map[string]byte, cfg *config) *session {
+// Lease is the session's part that the cache manages.
+func (s *session) Lease() *streamread.Lease { return &s.lease }
+
+func newSession(id string, brokers []string, filters map[string]byte, cfg *config) *session {
 	return &session{
 		id:      id,
-		spec:    spec,
 		brokers: brokers,
 		filters: filters,
 		cfg:     cfg,
@@ -150,20 +93,10 @@ func newSession(id, spec string, brokers []string, filters map[string]byte, cfg 
 	}
 }
 
-func (s *session) stopIdleTimer() {
-	s.mu.Lock()
-	if s.idleTimer != nil {
-		s.idleTimer.Stop()
-		s.idleTimer = nil
-	}
-	s.mu.Unlock()
-}
-
 // backlog counts the messages received or logged beyond offset claimed. It
 // is safe to call while a bundle uses the session.
 func (s *session) backlog(claimed int64) int64 {
-	logged := s.logEnd.Load() - 1 - claimed
-	return max(logged, 0) + int64(len(s.queue))
+	return s.log.Backlog(claimed) + int64(len(s.queue))
 }
 
 // ensureConnected connects the session if it is not connected. It returns
@@ -333,47 +266,23 @@ func (s *session) isConnected() (bool, error) {
 	return s.connected, s.lostErr
 }
 
-// append logs an emitted message and returns its offset.
-func (s *session) append(d delivery) int64 {
-	s.log = append(s.log, d)
-	end := s.base + int64(len(s.log))
-	s.logEnd.Store(end)
-	return end - 1
-}
-
-// logged returns the logged message at offset off, if there is one.
-func (s *session) logged(off int64) (delivery, bool) {
-	i := off - s.base
-	if i < 0 || i >= int64(len(s.log)) {
-		return delivery{}, false
-	}
-	return s.log[i], true
-}
-
 // ackBelow acknowledges the logged messages below offset off (their bundle
 // committed) and drops them from the log. Messages from an earlier connection
 // are dropped without an ack: the broker redelivers them on the current one.
 func (s *session) ackBelow(off int64) (acked int) {
-	n := int(min(max(off-s.base, 0), int64(len(s.log))))
 	epoch := s.currentEpoch()
-	for _, d := range s.log[:n] {
-		if d.epoch == epoch && d.msg.Qos() > 0 {
-			d.msg.Ack()
-			acked++
+	return s.log.AckBelow(off, func(d delivery) bool {
+		if d.epoch != epoch || d.msg.Qos() == 0 {
+			return false
 		}
-	}
-	clear(s.log[:n])
-	s.log = s.log[n:]
-	if len(s.log) == 0 {
-		s.log = nil // let the backing array go
-	}
-	s.base += int64(n)
-	return acked
+		d.msg.Ack()
+		return true
+	})
 }
 
-// close disconnects the session, letting the acknowledgements already sent go
+// Close disconnects the session, letting the acknowledgements already sent go
 // out first. Unacknowledged messages stay with the broker's session.
-func (s *session) close() {
+func (s *session) Close() {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -381,9 +290,6 @@ func (s *session) close() {
 	}
 	s.closed, s.connected = true, false
 	client := s.client
-	if s.idleTimer != nil {
-		s.idleTimer.Stop()
-	}
 	close(s.done)
 	s.mu.Unlock()
 	if client != nil && client.IsConnectionOpen() {

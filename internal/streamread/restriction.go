@@ -1,7 +1,9 @@
 // Package streamread holds the splittable-DoFn pieces shared by the
 // project's streaming readers (mqttio.Read, pubsubio.Read): a restriction
 // that is an offset range over the messages a reader has emitted, its
-// tracker, and a watermark estimator the reader advances by hand.
+// tracker, a watermark estimator the reader advances by hand, and the
+// per-worker cache of reader sessions (Cache) with their logs of emitted
+// messages (Log).
 //
 // The scheme they serve acknowledges messages only after the bundle that
 // emitted them committed, without bundle finalization (broken in Beam Go

@@ -101,8 +101,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // would, nacking what they hold.
 func closeSessions() {
 	for _, s := range takeSessions() {
-		s.close()
-		s.busy.Unlock()
+		s.Close()
+		s.lease.Unlock()
 	}
 }
 
@@ -111,22 +111,16 @@ func closeSessions() {
 func crashSessions() {
 	for _, s := range takeSessions() {
 		s.abandon()
-		s.busy.Unlock()
+		s.lease.Unlock()
 	}
 }
 
 // takeSessions empties the session cache and returns its sessions, each
 // locked once the bundle using it (if any) has released it.
 func takeSessions() []*session {
-	sessions.mu.Lock()
-	var all []*session
-	for id, s := range sessions.m {
-		all = append(all, s)
-		delete(sessions.m, id)
-	}
-	sessions.mu.Unlock()
+	all := sessions.TakeAll()
 	for _, s := range all {
-		s.busy.Lock()
+		s.lease.Lock()
 	}
 	return all
 }

@@ -111,14 +111,14 @@ func (fn *readFn) SplitRestriction(_ []byte, r streamread.Restriction) []streamr
 // RestrictionSize is the backlog of the reader on this worker, and at least
 // 1: an unbounded reader always has work ahead.
 func (fn *readFn) RestrictionSize(_ []byte, r streamread.Restriction) float64 {
-	return float64(max(sessions.backlog(r.ClientID, r.Start-1), 1))
+	return float64(max(backlog(r.ClientID, r.Start-1), 1))
 }
 
 // CreateTracker returns a tracker whose progress reports the messages
 // waiting on this worker as the remaining work.
 func (fn *readFn) CreateTracker(r streamread.Restriction) *sdf.LockRTracker {
 	return sdf.NewLockRTracker(streamread.NewTracker(r, func(claimed int64) int64 {
-		return sessions.backlog(r.ClientID, claimed)
+		return backlog(r.ClientID, claimed)
 	}))
 }
 
@@ -166,7 +166,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker, _ []
 	if we == nil {
 		return b.runToEnd()
 	}
-	defer sessions.release(b.s)
+	defer release(b.s)
 	return b.run()
 }
 
@@ -189,7 +189,7 @@ type bundle struct {
 // acquire takes the reader's session and acknowledges what the bundles
 // before this one committed.
 func (b *bundle) acquire() error {
-	s, err := sessions.acquire(b.ctx, b.r.ClientID, b.fn.Subscription, b.fn.spec, b.r.Start, &b.fn.Cfg)
+	s, err := acquire(b.ctx, b.r.ClientID, b.fn.Subscription, b.fn.spec, b.r.Start, &b.fn.Cfg)
 	if err != nil {
 		return fmt.Errorf("pubsubio.Read: %w", err)
 	}
@@ -206,7 +206,7 @@ func (b *bundle) run() (sdf.ProcessContinuation, error) {
 		return b.finish()
 	}
 	// Re-emit what a failed attempt of this bundle had emitted.
-	for m, ok := b.s.logged(b.next); ok; m, ok = b.s.logged(b.next) {
+	for m, ok := b.s.log.At(b.next); ok; m, ok = b.s.log.At(b.next) {
 		if !b.claimAndEmit(m) {
 			return sdf.StopProcessing(), b.t.GetError()
 		}
@@ -224,7 +224,7 @@ func (b *bundle) run() (sdf.ProcessContinuation, error) {
 		}
 		m, ok := b.s.next(b.ctx, b.pollWait())
 		if ok {
-			b.s.append(m)
+			b.s.log.Append(m)
 			if !b.claimAndEmit(m) {
 				return sdf.StopProcessing(), b.t.GetError()
 			}
@@ -258,8 +258,8 @@ func (b *bundle) failed() error {
 	if err == nil {
 		return nil
 	}
-	sessions.remove(b.s)
-	go b.s.close()
+	sessions.Remove(b.s)
+	go b.s.Close()
 	return fmt.Errorf("pubsubio.Read: %w", err)
 }
 
@@ -269,9 +269,9 @@ func (b *bundle) failed() error {
 // processed it.
 func (b *bundle) runToEnd() (sdf.ProcessContinuation, error) {
 	defer func() {
-		sessions.remove(b.s)
-		b.s.close()
-		sessions.release(b.s)
+		sessions.Remove(b.s)
+		b.s.Close()
+		release(b.s)
 	}()
 	for !b.r.Finished(b.next) {
 		if err := b.ctx.Err(); err != nil {
@@ -284,7 +284,7 @@ func (b *bundle) runToEnd() (sdf.ProcessContinuation, error) {
 			}
 			continue
 		}
-		b.s.append(m)
+		b.s.log.Append(m)
 		if !b.claimAndEmit(m) {
 			break
 		}
@@ -333,8 +333,8 @@ func (b *bundle) idle() {
 
 // finish ends a bounded read whose messages have all been acknowledged.
 func (b *bundle) finish() (sdf.ProcessContinuation, error) {
-	sessions.remove(b.s)
-	b.s.close()
+	sessions.Remove(b.s)
+	b.s.Close()
 	b.t.Stop()
 	return sdf.StopProcessing(), nil
 }

@@ -4,34 +4,23 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+
+	"github.com/mqttbeam/mqttbeam/internal/streamread"
 )
 
 // sessions is the per-worker cache of reader sessions, keyed by reader id.
-// It is the one piece of global state of Read: Beam creates DoFn instances
-// freely, but a reader's streaming pull and the messages it has emitted but
-// not yet acknowledged must outlive the bundles and DoFn instances that use
-// them.
-var sessions = sessionCache{m: map[string]*session{}}
-
-type sessionCache struct {
-	mu sync.Mutex
-	m  map[string]*session
-}
+var sessions = streamread.NewCache[*session]()
 
 // session is one reader's streaming pull (the client library's Receive,
 // which also extends the ack deadlines of the messages it holds) and the
 // messages it has received but not yet had acknowledged. Only one bundle
 // uses a session at a time (acquire/release).
 type session struct {
-	id   string
-	spec string // subscription and settings: a reader id reused with another spec gets a new session
-	cfg  *config
-
-	busy sync.Mutex // held by the bundle using the session
+	lease streamread.Lease // spec: subscription and settings
+	cfg   *config
 
 	// Fed by Receive's callback; bounded, so a full buffer holds Receive
 	// back and leaves the backlog in the subscription.
@@ -41,94 +30,40 @@ type session struct {
 	client   *pubsub.Client
 	received chan struct{} // closed when Receive has returned
 
-	mu        sync.Mutex
-	err       error // Receive's error, once it returned
-	closed    bool
-	idleTimer *time.Timer
+	mu     sync.Mutex
+	err    error // Receive's error, once it returned
+	closed bool
 
-	// The log of emitted messages not yet acknowledged: log[i] has offset
-	// base+i. Only the bundle holding busy touches it.
-	log   []*pubsub.Message
-	base  int64
-	timer *time.Timer // next's wait
-	// logEnd is base+len(log), readable by the runner's progress reports
-	// while the bundle appends.
-	logEnd atomic.Int64
+	log   streamread.Log[*pubsub.Message] // emitted, not yet acknowledged
+	timer *time.Timer                     // next's wait
 }
 
-// acquire returns the session of reader id, starting one (numbered from
-// start) when there is none, and locks it for the calling bundle. A cached
-// session whose log cannot continue at start (another worker has had the
-// reader in between, or the restriction comes from an older run) is closed
-// and replaced; Pub/Sub redelivers what it never acknowledged.
-func (c *sessionCache) acquire(ctx context.Context, id, subscription, spec string, start int64, cfg *config) (*session, error) {
-	c.mu.Lock()
-	s := c.m[id]
-	if s != nil && s.spec != spec {
-		delete(c.m, id)
-		go s.close()
-		s = nil
-	}
-	if s == nil {
-		var err error
-		if s, err = startSession(ctx, id, subscription, spec, start, cfg); err != nil {
-			c.mu.Unlock()
-			return nil, err
-		}
-		c.m[id] = s
-	}
-	c.mu.Unlock()
-
-	s.busy.Lock()
-	s.stopIdleTimer()
-	if start < s.base || start > s.base+int64(len(s.log)) {
-		s.busy.Unlock()
-		c.remove(s)
-		s.close()
-		return c.acquire(ctx, id, subscription, spec, start, cfg)
-	}
-	return s, nil
+// acquire returns the session of reader id, locked for the calling bundle
+// (see streamread.Cache.Acquire), starting one with its log numbered from
+// start when there is none.
+func acquire(ctx context.Context, id, subscription, spec string, start int64, cfg *config) (*session, error) {
+	open := func() (*session, error) { return startSession(ctx, subscription, start, cfg) }
+	return sessions.Acquire(id, spec, open, func(s *session) bool { return s.log.Continues(start) })
 }
 
-// release unlocks the session and arms its idle timer.
-func (c *sessionCache) release(s *session) {
-	s.mu.Lock()
-	if !s.closed {
-		s.idleTimer = time.AfterFunc(s.cfg.SessionIdle, func() {
-			if s.busy.TryLock() {
-				c.remove(s)
-				s.close()
-				s.busy.Unlock()
-			}
-		})
-	}
-	s.mu.Unlock()
-	s.busy.Unlock()
-}
-
-func (c *sessionCache) remove(s *session) {
-	c.mu.Lock()
-	if c.m[s.id] == s {
-		delete(c.m, s.id)
-	}
-	c.mu.Unlock()
-}
+// release gives the session up until the next bundle; it closes when idle
+// for SessionIdle.
+func release(s *session) { sessions.Release(s, s.cfg.SessionIdle) }
 
 // backlog returns the number of messages waiting on this worker for reader
 // id beyond offset claimed, or 0 when the worker has no session for it.
-func (c *sessionCache) backlog(id string, claimed int64) int64 {
-	c.mu.Lock()
-	s := c.m[id]
-	c.mu.Unlock()
-	if s == nil {
-		return 0
+func backlog(id string, claimed int64) int64 {
+	if s, ok := sessions.Get(id); ok {
+		return s.log.Backlog(claimed) + int64(len(s.queue))
 	}
-	logged := s.logEnd.Load() - 1 - claimed
-	return max(logged, 0) + int64(len(s.queue))
+	return 0
 }
 
+// Lease is the session's part that the cache manages.
+func (s *session) Lease() *streamread.Lease { return &s.lease }
+
 // startSession connects to Pub/Sub and starts pulling from subscription.
-func startSession(ctx context.Context, id, subscription, spec string, start int64, cfg *config) (*session, error) {
+func startSession(ctx context.Context, subscription string, start int64, cfg *config) (*session, error) {
 	project, err := parseName(subscriptionName, "subscription", subscription)
 	if err != nil {
 		return nil, err
@@ -143,17 +78,14 @@ func startSession(ctx context.Context, id, subscription, spec string, start int6
 	sub.ReceiveSettings.NumGoroutines = 1
 	rctx, cancel := context.WithCancel(context.Background())
 	s := &session{
-		id:       id,
-		spec:     spec,
 		cfg:      cfg,
 		queue:    make(chan *pubsub.Message, cfg.MaxBuffered),
 		done:     make(chan struct{}),
 		cancel:   cancel,
 		client:   client,
 		received: make(chan struct{}),
-		base:     start,
 	}
-	s.logEnd.Store(start)
+	s.log.StartAt(start)
 	go func() {
 		defer close(s.received)
 		err := sub.Receive(rctx, func(_ context.Context, m *pubsub.Message) {
@@ -173,15 +105,6 @@ func startSession(ctx context.Context, id, subscription, spec string, start int6
 		s.mu.Unlock()
 	}()
 	return s, nil
-}
-
-func (s *session) stopIdleTimer() {
-	s.mu.Lock()
-	if s.idleTimer != nil {
-		s.idleTimer.Stop()
-		s.idleTimer = nil
-	}
-	s.mu.Unlock()
 }
 
 // failed returns the error that ended the streaming pull, if it ended
@@ -224,48 +147,25 @@ func (s *session) next(ctx context.Context, wait time.Duration) (*pubsub.Message
 	return nil, false
 }
 
-// append logs an emitted message.
-func (s *session) append(m *pubsub.Message) {
-	s.log = append(s.log, m)
-	s.logEnd.Store(s.base + int64(len(s.log)))
-}
-
-// logged returns the logged message at offset off, if there is one.
-func (s *session) logged(off int64) (*pubsub.Message, bool) {
-	i := off - s.base
-	if i < 0 || i >= int64(len(s.log)) {
-		return nil, false
-	}
-	return s.log[i], true
-}
-
 // ackBelow acknowledges the logged messages below offset off (their bundle
 // committed) and drops them from the log.
 func (s *session) ackBelow(off int64) (acked int) {
-	n := int(min(max(off-s.base, 0), int64(len(s.log))))
-	for _, m := range s.log[:n] {
+	return s.log.AckBelow(off, func(m *pubsub.Message) bool {
 		m.Ack()
-	}
-	clear(s.log[:n])
-	s.log = s.log[n:]
-	if len(s.log) == 0 {
-		s.log = nil // let the backing array go
-	}
-	s.base += int64(n)
-	return n
+		return true
+	})
 }
 
-// close nacks every message the session holds, so that Pub/Sub redelivers
+// Close nacks every message the session holds, so that Pub/Sub redelivers
 // them at once, stops the pull once the acks and nacks have been sent, and
 // closes the connection.
-func (s *session) close() {
+func (s *session) Close() {
 	if !s.shut() {
 		return
 	}
-	for _, m := range s.log {
+	for _, m := range s.log.DropAll() {
 		m.Nack()
 	}
-	s.log = nil
 	s.cancel()
 	// Receive returns once its callbacks have returned and the acks and
 	// nacks have been sent; until then, nack what a callback still queues.
@@ -309,9 +209,6 @@ func (s *session) shut() bool {
 		return false
 	}
 	s.closed = true
-	if s.idleTimer != nil {
-		s.idleTimer.Stop()
-	}
 	close(s.done)
 	return true
 }

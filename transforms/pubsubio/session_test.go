@@ -21,28 +21,28 @@ func TestSessionCloseNacksWhatItHolds(t *testing.T) {
 	cfg.Endpoint = f.Addr
 	ctx := context.Background()
 
-	s, err := startSession(ctx, "r", testSub, "spec", 0, &cfg)
+	s, err := startSession(ctx, testSub, 0, &cfg)
 	require.NoError(t, err)
 	var order []string
 	for _, m := range receive(t, s, 3) {
-		s.append(m)
+		s.log.Append(m)
 		order = append(order, m.ID)
 	}
 	require.Equal(t, 1, s.ackBelow(1))
-	s.close()
+	s.Close()
 	require.Equal(t, 1, f.acked(ids))
 	require.Equal(t, 1, f.Message(order[0]).Acks, "the message below the offset is the one acknowledged")
 
 	// The two nacked messages are delivered again, without waiting for
 	// their ack deadline.
-	again, err := startSession(ctx, "r", testSub, "spec", 0, &cfg)
+	again, err := startSession(ctx, testSub, 0, &cfg)
 	require.NoError(t, err)
 	var redelivered []string
 	for _, m := range receive(t, again, 2) {
 		redelivered = append(redelivered, m.ID)
 		m.Ack()
 	}
-	again.close()
+	again.Close()
 	require.ElementsMatch(t, order[1:], redelivered)
 	require.Equal(t, 3, f.acked(ids))
 }
@@ -60,7 +60,7 @@ func TestProgressReportsTheBacklogOnTheWorker(t *testing.T) {
 	r := streamread.Restriction{ClientID: testSub + "#0", Start: 0, End: math.MaxInt64}
 
 	require.Equal(t, 1.0, fn.RestrictionSize(nil, r), "no session on this worker yet: at least 1")
-	s, err := sessions.acquire(ctx, r.ClientID, testSub, fn.spec, 0, &fn.Cfg)
+	s, err := acquire(ctx, r.ClientID, testSub, fn.spec, 0, &fn.Cfg)
 	require.NoError(t, err)
 	waitFor(t, "3 messages received", func() bool { return len(s.queue) == 3 })
 
@@ -70,12 +70,12 @@ func TestProgressReportsTheBacklogOnTheWorker(t *testing.T) {
 	require.Equal(t, 3.0, fn.RestrictionSize(nil, r))
 
 	for off, m := range receive(t, s, 2) {
-		s.append(m)
+		s.log.Append(m)
 		require.True(t, rt.TryClaim(int64(off)))
 	}
 	done, remaining = rt.GetProgress()
 	require.Equal(t, []float64{2, 1}, []float64{done, remaining})
-	sessions.release(s)
+	release(s)
 }
 
 // receive takes n messages from s, waiting at most 5s for each.
