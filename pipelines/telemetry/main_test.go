@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mqttbeam/mqttbeam/internal/brokertest"
+	"github.com/mqttbeam/mqttbeam/internal/certs"
 	"github.com/mqttbeam/mqttbeam/internal/jobflags/jobtest"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 	"github.com/mqttbeam/mqttbeam/transforms/telemetry"
@@ -110,18 +111,22 @@ func TestPlainPasswordRefusedOnDataflow(t *testing.T) {
 }
 
 // On Dataflow the job translates, offline and without credentials, to a
-// streaming job.
+// streaming job, also with mutual TLS (the client key from Secret Manager).
 func TestDataflowDryRun(t *testing.T) {
 	ruleFile, err := filepath.Abs("../../testdata/rules/rules.json")
+	require.NoError(t, err)
+	c, err := certs.GenerateCerts(t.TempDir())
 	require.NoError(t, err)
 	out, code := runMain(t, 2*time.Minute, "--runner=dataflow", "--dry_run", "--project=my-project", "--region=europe-west1",
 		"--staging_location=gs://my-bucket/staging", "--broker=ssl://broker.example.com:8883",
 		"--username=reader", "--password_secret=projects/my-project/secrets/mqtt/versions/latest", "--output_table=my-project:telemetry.aggregates",
-		"--raw_table=my-project:telemetry.readings", "--registry=bq://my-project:fleet.devices", "--rules="+ruleFile)
+		"--raw_table=my-project:telemetry.readings", "--registry=bq://my-project:fleet.devices", "--rules="+ruleFile,
+		"--tls_ca="+c.CAFile, "--tls_cert="+c.ClientCert, "--tls_key_secret=projects/my-project/secrets/mqtt-key/versions/3")
 	require.Equal(t, 0, code, out)
 	assert.Contains(t, out, "JOB_TYPE_STREAMING")
 	assert.NotContains(t, out, "JOB_TYPE_BATCH")
 	assert.Contains(t, out, "projects/my-project/secrets/mqtt/versions/latest", "the workers read the secret")
+	assert.Contains(t, out, "projects/my-project/secrets/mqtt-key/versions/3", "the workers read the client key")
 }
 
 // fleetMessage is one message a test publishes.
