@@ -1,7 +1,6 @@
 package mqttio
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -116,27 +115,6 @@ func allPlainTCP(brokers []string) bool {
 	}
 	return true
 }
-
-// dialBuffered opens a plain TCP connection whose reads are buffered. paho
-// reads each packet's header and body straight from the connection, 3 to 4
-// system calls per message; buffering them raised a plain paho subscriber
-// from 61k to 85k msg/s on loopback (scripts/bench-mqttio.sh). TLS and
-// websocket connections buffer already.
-func dialBuffered(uri *url.URL, opts mqtt.ClientOptions) (net.Conn, error) {
-	conn, err := net.DialTimeout("tcp", uri.Host, opts.ConnectTimeout)
-	if err != nil {
-		return nil, err
-	}
-	return &bufferedConn{Conn: conn, r: bufio.NewReaderSize(conn, 16<<10)}, nil
-}
-
-// bufferedConn is a net.Conn whose reads go through a buffer.
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 func (t *tlsConfig) build(ctx context.Context) (*tls.Config, error) {
 	tc := &tls.Config{
