@@ -2,6 +2,7 @@ package mqttio
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"net/url"
 	"sync"
@@ -33,8 +34,10 @@ func dialBuffered(uri *url.URL, opts mqtt.ClientOptions) (net.Conn, error) {
 // (scripts/bench-mqttio.sh).
 //
 // Write waits while maxQueued bytes are queued, so that a slow network still
-// holds the writer back. A failed send closes the connection (paho's reader
-// then reports it lost), and later writes return its error. Each send is
+// holds the writer back. A failed send wakes paho's reader with the send's
+// error, so that paho reports the connection lost (an error reading from a
+// connection closed under it would pass for a deliberate disconnect), and
+// later writes return it too. Each send is
 // bounded by writeTimeout; the deadlines paho sets on writes are ignored, as
 // paho's writes wait for the network only through the queue. Close sends
 // what is queued first.
@@ -47,7 +50,8 @@ type bufferedConn struct {
 	changed sync.Cond // broadcast when a sender takes the queue or stops
 	queued  []byte
 	sending bool  // a sender goroutine runs
-	err     error // the first failed send, or net.ErrClosed after Close
+	failed  error // the first failed send
+	err     error // what Write returns: failed, or net.ErrClosed after Close
 }
 
 func newBufferedConn(conn net.Conn, writeTimeout time.Duration) *bufferedConn {
@@ -59,7 +63,19 @@ func newBufferedConn(conn net.Conn, writeTimeout time.Duration) *bufferedConn {
 // maxQueued is how many bytes Write queues before it waits for the sender.
 const maxQueued = 256 << 10
 
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+// Read reads through the buffer; once a send has failed, its error replaces
+// the reader's.
+func (c *bufferedConn) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil {
+		c.mu.Lock()
+		if c.failed != nil {
+			err = c.failed
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
 
 // Write queues p for sending.
 func (c *bufferedConn) Write(p []byte) (int, error) {
@@ -90,8 +106,9 @@ func (c *bufferedConn) send() {
 		err := c.writeBatch(batch)
 		c.mu.Lock()
 		if err != nil && c.err == nil {
-			c.err = err
-			_ = c.Conn.Close()
+			c.failed = fmt.Errorf("sending to the broker: %w", err)
+			c.err = c.failed
+			_ = c.Conn.SetReadDeadline(time.Unix(1, 0)) // wakes the reader
 		}
 	}
 	c.sending = false

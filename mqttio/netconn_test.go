@@ -6,7 +6,8 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync/atomic"
+	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,27 +55,48 @@ func TestBufferedConnKeepsOrderAndFlushesOnClose(t *testing.T) {
 	assert.ErrorIs(t, err, net.ErrClosed)
 }
 
-// brokenConn fails every write and records that it was closed.
+// brokenConn fails every write; its reads block until a read deadline is
+// set.
 type brokenConn struct {
 	net.Conn
-	closed atomic.Bool
+	unblock chan struct{}
+	once    sync.Once
 }
 
 var errBroken = errors.New("broken pipe")
 
-func (c *brokenConn) Write([]byte) (int, error)        { return 0, errBroken }
+func (c *brokenConn) Write([]byte) (int, error) { return 0, errBroken }
+func (c *brokenConn) Read([]byte) (int, error) {
+	<-c.unblock
+	return 0, os.ErrDeadlineExceeded
+}
+func (c *brokenConn) SetReadDeadline(time.Time) error {
+	c.once.Do(func() { close(c.unblock) })
+	return nil
+}
 func (c *brokenConn) SetWriteDeadline(time.Time) error { return nil }
-func (c *brokenConn) Close() error                     { c.closed.Store(true); return nil }
+func (c *brokenConn) Close() error                     { return nil }
 
-// A failed send closes the connection, so that paho's reader sees it lost,
-// and the writes after it return its error.
+// A failed send ends paho's blocked read with the send's error (not one
+// paho would take for its own disconnect, which it does not report), and
+// the writes after it return the error too.
 func TestBufferedConnReportsFailedSend(t *testing.T) {
-	conn := &brokenConn{}
-	c := newBufferedConn(conn, time.Second)
+	c := newBufferedConn(&brokenConn{unblock: make(chan struct{})}, time.Second)
+	readErr := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 16))
+		readErr <- err
+	}()
 	_, err := c.Write([]byte("puback"))
 	require.NoError(t, err, "queued")
-	require.NoError(t, c.Close()) // waits for the send
-	assert.True(t, conn.closed.Load())
+	select {
+	case err := <-readErr:
+		require.ErrorIs(t, err, errBroken)
+		assert.NotContains(t, err.Error(), "use of closed network connection")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reader was not woken by the failed send")
+	}
 	_, err = c.Write([]byte("next"))
 	assert.ErrorIs(t, err, errBroken)
+	require.NoError(t, c.Close())
 }

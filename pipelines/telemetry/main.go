@@ -81,9 +81,11 @@ func buildJob(s beam.Scope, cfg *config, env *environment) {
 
 	// Enrich: the device registry as a side input; unknown devices are
 	// kept and flagged.
-	enriched := beam.ParDo(s, unknownDevice, aggregates)
+	var enriched beam.PCollection
 	if env.registry != "" {
 		enriched = enrich.Join(s, aggregates, env.registry, cfg.refreshOptions()...)
+	} else {
+		enriched = beam.ParDo(s, unknownDevice, aggregates)
 	}
 	out.Write(s, rows.AggregatesTable, beam.ParDo(s, rows.FromEnriched, enriched))
 
