@@ -57,12 +57,8 @@ type session struct {
 // bundle (see streamread.Cache.Acquire), creating it with its log numbered
 // from start when there is none.
 func acquire(clientID, spec string, start int64, brokers []string, filters map[string]byte, cfg *config) *session {
-	open := func() (*session, error) {
-		s := newSession(clientID, brokers, filters, cfg)
-		s.log.StartAt(start)
-		return s, nil
-	}
-	s, _ := sessions.Acquire(clientID, spec, open, func(s *session) bool { return s.log.Continues(start) })
+	open := func() (*session, error) { return newSession(clientID, brokers, filters, cfg), nil }
+	s, _ := sessions.Acquire(clientID, spec, start, open)
 	return s
 }
 
@@ -81,6 +77,9 @@ func backlog(clientID string, claimed int64) int64 {
 
 // Lease is the session's part that the cache manages.
 func (s *session) Lease() *streamread.Lease { return &s.lease }
+
+// Offsets is the session's log, for the cache.
+func (s *session) Offsets() streamread.Offsets { return &s.log }
 
 func newSession(id string, brokers []string, filters map[string]byte, cfg *config) *session {
 	return &session{

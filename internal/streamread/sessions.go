@@ -92,9 +92,17 @@ type Session interface {
 	comparable
 	// Lease returns the part of the session that the cache manages.
 	Lease() *Lease
+	// Offsets returns the session's Log.
+	Offsets() Offsets
 	// Close ends the session. The cache may call it more than once, and
 	// while the session's bundle lock is held.
 	Close()
+}
+
+// Offsets is what a Cache needs of a session's Log, whatever its messages.
+type Offsets interface {
+	StartAt(start int64)
+	Continues(start int64) bool
 }
 
 // Lease is what a Cache keeps of a session: its reader id and spec, the
@@ -138,13 +146,13 @@ func NewCache[S Session]() *Cache[S] {
 	return &Cache[S]{m: map[string]S{}}
 }
 
-// Acquire returns the session of reader id and locks it for the calling
-// bundle. It opens one when the cache has none for id or has one with
-// another spec (the reader id reused with other settings), and replaces a
-// session whose log does not continue at the restriction (continues
-// returns false). A replaced session is closed: the source redelivers what
-// it never acknowledged.
-func (c *Cache[S]) Acquire(id, spec string, open func() (S, error), continues func(S) bool) (S, error) {
+// Acquire returns the session of reader id for a restriction starting at
+// start and locks it for the calling bundle. It opens one, its log numbered
+// from start, when the cache has none for id or has one with another spec
+// (the reader id reused with other settings), and replaces a session whose
+// log does not continue at start (Log.Continues). A replaced session is
+// closed: the source redelivers what it never acknowledged.
+func (c *Cache[S]) Acquire(id, spec string, start int64, open func() (S, error)) (S, error) {
 	var zero S
 	c.mu.Lock()
 	s, ok := c.m[id]
@@ -159,6 +167,7 @@ func (c *Cache[S]) Acquire(id, spec string, open func() (S, error), continues fu
 			c.mu.Unlock()
 			return zero, err
 		}
+		s.Offsets().StartAt(start)
 		l := s.Lease()
 		l.id, l.spec = id, spec
 		c.m[id] = s
@@ -168,11 +177,11 @@ func (c *Cache[S]) Acquire(id, spec string, open func() (S, error), continues fu
 	l := s.Lease()
 	l.Lock()
 	l.stopIdleTimer()
-	if !continues(s) {
+	if !s.Offsets().Continues(start) {
 		l.Unlock()
 		c.Remove(s)
 		s.Close()
-		return c.Acquire(id, spec, open, continues)
+		return c.Acquire(id, spec, start, open)
 	}
 	return s, nil
 }

@@ -49,6 +49,7 @@ func TestLog(t *testing.T) {
 // testSession counts its closes; closed is closed by the first.
 type testSession struct {
 	lease  Lease
+	log    Log[string]
 	name   string
 	closes atomic.Int32
 	closed chan struct{}
@@ -59,6 +60,8 @@ func newTestSession(name string) *testSession {
 }
 
 func (s *testSession) Lease() *Lease { return &s.lease }
+
+func (s *testSession) Offsets() Offsets { return &s.log }
 
 func (s *testSession) Close() {
 	if s.closes.Add(1) == 1 {
@@ -76,30 +79,31 @@ func TestCacheReusesReplacesAndExpires(t *testing.T) {
 			return s, nil
 		}
 	}
-	always := func(*testSession) bool { return true }
-
-	first, err := c.Acquire("r0", "spec", open("first"), always)
+	first, err := c.Acquire("r0", "spec", 7, open("first"))
 	require.NoError(t, err)
+	assert.Equal(t, int64(7), first.log.Base(), "a new log is numbered from the restriction's start")
+	first.log.Append("m7")
 	c.Release(first, time.Hour)
-	again, err := c.Acquire("r0", "spec", open("unused"), always)
+	again, err := c.Acquire("r0", "spec", 8, open("unused"))
 	require.NoError(t, err)
-	assert.Same(t, first, again, "a cached session is reused")
+	assert.Same(t, first, again, "a cached session whose log continues is reused")
 	c.Release(again, time.Hour)
 	got, ok := c.Get("r0")
 	assert.True(t, ok)
 	assert.Same(t, first, got)
 
 	// Another spec under the same reader id: a new session; the old one closes.
-	other, err := c.Acquire("r0", "other spec", open("other"), always)
+	other, err := c.Acquire("r0", "other spec", 0, open("other"))
 	require.NoError(t, err)
 	assert.Equal(t, "other", other.name)
 	awaitClosed(t, first)
 	c.Release(other, time.Hour)
 
 	// A log that does not continue at the restriction: replaced at once.
-	fresh, err := c.Acquire("r0", "other spec", open("fresh"), func(s *testSession) bool { return s != other })
+	fresh, err := c.Acquire("r0", "other spec", 5, open("fresh"))
 	require.NoError(t, err)
 	assert.Equal(t, "fresh", fresh.name)
+	assert.Equal(t, int64(5), fresh.log.Base())
 	assert.Equal(t, int32(1), other.closes.Load())
 
 	// Released, it closes and leaves the cache once idle.
@@ -108,7 +112,7 @@ func TestCacheReusesReplacesAndExpires(t *testing.T) {
 	require.Eventually(t, func() bool { _, ok := c.Get("r0"); return !ok }, 5*time.Second, time.Millisecond)
 	assert.Len(t, opened, 3)
 
-	_, err = c.Acquire("r1", "spec", func() (*testSession, error) { return nil, errors.New("no connection") }, always)
+	_, err = c.Acquire("r1", "spec", 0, func() (*testSession, error) { return nil, errors.New("no connection") })
 	require.EqualError(t, err, "no connection")
 	_, ok = c.Get("r1")
 	assert.False(t, ok, "a session that failed to open is not cached")
@@ -118,8 +122,7 @@ func TestCacheReusesReplacesAndExpires(t *testing.T) {
 // bundle; TakeAll empties the cache.
 func TestCacheLease(t *testing.T) {
 	c := NewCache[*testSession]()
-	s, err := c.Acquire("r0", "spec", func() (*testSession, error) { return newTestSession("s"), nil },
-		func(*testSession) bool { return true })
+	s, err := c.Acquire("r0", "spec", 0, func() (*testSession, error) { return newTestSession("s"), nil })
 	require.NoError(t, err)
 	assert.False(t, s.lease.busy.TryLock(), "held by the acquiring bundle")
 
@@ -130,7 +133,7 @@ func TestCacheLease(t *testing.T) {
 	s.lease.Unlock()
 
 	a := newTestSession("a")
-	held, err := c.Acquire("r1", "spec", func() (*testSession, error) { return a, nil }, func(*testSession) bool { return true })
+	held, err := c.Acquire("r1", "spec", 0, func() (*testSession, error) { return a, nil })
 	require.NoError(t, err)
 	assert.Equal(t, []*testSession{held}, c.TakeAll())
 	_, ok := c.Get("r1")

@@ -42,8 +42,8 @@ type session struct {
 // (see streamread.Cache.Acquire), starting one with its log numbered from
 // start when there is none.
 func acquire(ctx context.Context, id, subscription, spec string, start int64, cfg *config) (*session, error) {
-	open := func() (*session, error) { return startSession(ctx, subscription, start, cfg) }
-	return sessions.Acquire(id, spec, open, func(s *session) bool { return s.log.Continues(start) })
+	open := func() (*session, error) { return startSession(ctx, subscription, cfg) }
+	return sessions.Acquire(id, spec, start, open)
 }
 
 // release gives the session up until the next bundle; it closes when idle
@@ -62,8 +62,11 @@ func backlog(id string, claimed int64) int64 {
 // Lease is the session's part that the cache manages.
 func (s *session) Lease() *streamread.Lease { return &s.lease }
 
+// Offsets is the session's log, for the cache.
+func (s *session) Offsets() streamread.Offsets { return &s.log }
+
 // startSession connects to Pub/Sub and starts pulling from subscription.
-func startSession(ctx context.Context, subscription string, start int64, cfg *config) (*session, error) {
+func startSession(ctx context.Context, subscription string, cfg *config) (*session, error) {
 	project, err := parseName(subscriptionName, "subscription", subscription)
 	if err != nil {
 		return nil, err
@@ -85,7 +88,6 @@ func startSession(ctx context.Context, subscription string, start int64, cfg *co
 		client:   client,
 		received: make(chan struct{}),
 	}
-	s.log.StartAt(start)
 	go func() {
 		defer close(s.received)
 		err := sub.Receive(rctx, func(_ context.Context, m *pubsub.Message) {

@@ -21,7 +21,7 @@ func TestSessionCloseNacksWhatItHolds(t *testing.T) {
 	cfg.Endpoint = f.Addr
 	ctx := context.Background()
 
-	s, err := startSession(ctx, testSub, 0, &cfg)
+	s, err := startSession(ctx, testSub, &cfg)
 	require.NoError(t, err)
 	var order []string
 	for _, m := range receive(t, s, 3) {
@@ -35,7 +35,7 @@ func TestSessionCloseNacksWhatItHolds(t *testing.T) {
 
 	// The two nacked messages are delivered again, without waiting for
 	// their ack deadline.
-	again, err := startSession(ctx, testSub, 0, &cfg)
+	again, err := startSession(ctx, testSub, &cfg)
 	require.NoError(t, err)
 	var redelivered []string
 	for _, m := range receive(t, again, 2) {
