@@ -65,7 +65,7 @@ func redactURL(raw string) string {
 }
 
 // clientOptions builds the paho options shared by readers and writers.
-func (c *config) clientOptions(brokers []string, clientID string) (*mqtt.ClientOptions, error) {
+func (c *connConfig) clientOptions(brokers []string, clientID string) (*mqtt.ClientOptions, error) {
 	opts := mqtt.NewClientOptions()
 	usesTLS := c.TLS.Enabled
 	for _, b := range brokers {

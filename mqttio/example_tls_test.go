@@ -14,7 +14,7 @@ import (
 )
 
 // lookUpKey stands in for a secret store such as Secret Manager (the
-// pipelines use internal/secrets.Access): it returns the PEM private key
+// pipelines use pipelines/internal/secrets.Access): it returns the PEM private key
 // that ref names, here a file. Workers find it because it is registered.
 func lookUpKey(_ context.Context, ref string) (string, error) {
 	b, err := os.ReadFile(ref)

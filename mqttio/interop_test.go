@@ -28,7 +28,7 @@ func generateCerts(t *testing.T) certs.Certs {
 
 // readN runs a bounded read of n messages from url with opts and returns
 // their payloads, or the pipeline's error.
-func readN(t *testing.T, url, filter string, n int64, opts ...Option) ([]string, error) {
+func readN(t *testing.T, url, filter string, n int64, opts ...ReadOption) ([]string, error) {
 	t.Helper()
 	p, s := beam.NewPipelineWithRoot()
 	key := collect(s, t, Read(s, []string{url}, []string{filter}, append(opts, MaxRecords(n))...))

@@ -1,13 +1,14 @@
 package mqttio
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"reflect"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"github.com/mqttbeam/mqttbeam/internal/wire"
 )
 
 func init() {
@@ -58,14 +59,13 @@ const (
 	flagDuplicate
 )
 
-// encodeMessage is Message's Beam coder: a compact binary form, because every
-// message crosses the runner's data plane at least once.
+// encodeMessage is Message's Beam coder: a compact binary form (see
+// internal/wire), because every message crosses the runner's data plane at
+// least once.
 func encodeMessage(m Message) []byte {
 	b := make([]byte, 0, len(m.Topic)+len(m.Payload)+24)
-	b = binary.AppendUvarint(b, uint64(len(m.Topic)))
-	b = append(b, m.Topic...)
-	b = binary.AppendUvarint(b, uint64(len(m.Payload)))
-	b = append(b, m.Payload...)
+	b = wire.AppendString(b, m.Topic)
+	b = wire.AppendBytes(b, m.Payload)
 	var flags byte
 	if m.Retained {
 		flags |= flagRetained
@@ -78,40 +78,21 @@ func encodeMessage(m Message) []byte {
 	if !m.ReceivedAt.IsZero() {
 		ts = m.ReceivedAt.UnixNano()
 	}
-	return binary.AppendVarint(b, ts)
+	return wire.AppendVarint(b, ts)
 }
 
 var errCorruptMessage = errors.New("mqttio: corrupt encoded Message")
 
 func decodeMessage(b []byte) (Message, error) {
-	var m Message
-	topic, b, err := readBytes(b)
-	if err != nil {
-		return m, err
-	}
-	payload, b, err := readBytes(b)
-	if err != nil {
-		return m, err
-	}
-	if len(b) < 2 {
-		return m, errCorruptMessage
-	}
-	m.Topic, m.Payload = string(topic), payload
-	m.QoS, m.Retained, m.Duplicate = b[0], b[1]&flagRetained != 0, b[1]&flagDuplicate != 0
-	ts, n := binary.Varint(b[2:])
-	if n <= 0 || n != len(b)-2 {
-		return m, fmt.Errorf("%w: bad receive time", errCorruptMessage)
-	}
-	if ts != 0 {
+	r := wire.NewReader(b)
+	m := Message{Topic: r.String(), Payload: r.Bytes(), QoS: r.Byte()}
+	flags := r.Byte()
+	m.Retained, m.Duplicate = flags&flagRetained != 0, flags&flagDuplicate != 0
+	if ts := r.Varint(); ts != 0 {
 		m.ReceivedAt = time.Unix(0, ts).UTC()
 	}
-	return m, nil
-}
-
-func readBytes(b []byte) (field, rest []byte, err error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 || n > uint64(len(b)-k) {
-		return nil, nil, errCorruptMessage
+	if err := r.Err(); err != nil {
+		return Message{}, fmt.Errorf("%w: %v", errCorruptMessage, err)
 	}
-	return b[k : k+int(n) : k+int(n)], b[k+int(n):], nil
+	return m, nil
 }

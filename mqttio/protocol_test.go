@@ -49,7 +49,7 @@ func runBundle(t *testing.T, fn *readFn, r restriction) bundleResult {
 	return res
 }
 
-func newTestReadFn(t *testing.T, url string, filters []string, opts ...Option) (*readFn, restriction) {
+func newTestReadFn(t *testing.T, url string, filters []string, opts ...ReadOption) (*readFn, restriction) {
 	t.Helper()
 	fn, err := newReadFn([]string{url}, filters, opts)
 	require.NoError(t, err)

@@ -257,13 +257,13 @@ func TestReadCredentialsFrom(t *testing.T) {
 	ptest.RunAndValidate(t, p)
 	require.Equal(t, expected("m", 10), payloads(collected.take(key)))
 
-	cfg, err := newConfig([]Option{CredentialsFrom("reader", lookUpTestPassword, "projects/p/secrets/other/versions/1")})
+	cfg, err := newReadConfig([]ReadOption{CredentialsFrom("reader", lookUpTestPassword, "projects/p/secrets/other/versions/1")})
 	require.NoError(t, err)
 	_, err = cfg.clientOptions([]string{b.URL()}, id)
 	require.ErrorContains(t, err, "projects/p/secrets/other/versions/1 not found")
 	require.NotContains(t, fmt.Sprint(cfg), "s3cret")
 
-	_, err = newConfig([]Option{CredentialsFrom("", lookUpTestPassword, "x")})
+	_, err = newReadConfig([]ReadOption{CredentialsFrom("", lookUpTestPassword, "x")})
 	require.ErrorContains(t, err, "CredentialsFrom")
 }
 
@@ -278,13 +278,13 @@ func TestReadMutualTLSKeyFrom(t *testing.T) {
 	primeSession(t, b.URL(), id+"-0", "mtls/#", 1)
 	publish(t, newClient(t, b.URL(), id+"-pub", true), 1, 10, fixedTopic("mtls/x"), "m")
 
-	opts := []Option{ClientID(id), TLSCAFile(c.CAFile), TLSClientCertFrom(c.ClientCert, readTestKey, c.ClientKey)}
+	opts := []ReadOption{ClientID(id), TLSCAFile(c.CAFile), TLSClientCertFrom(c.ClientCert, readTestKey, c.ClientKey)}
 	p, s := beam.NewPipelineWithRoot()
 	key := collect(s, t, Read(s, []string{b.TLSURL()}, []string{"mtls/#"}, append(opts, MaxRecords(10))...))
 	ptest.RunAndValidate(t, p)
 	require.Equal(t, expected("m", 10), payloads(collected.take(key)))
 
-	cfg, err := newConfig(opts)
+	cfg, err := newReadConfig(opts)
 	require.NoError(t, err)
 	encoded, err := json.Marshal(cfg) // as the pipeline carries it
 	require.NoError(t, err)
@@ -297,17 +297,17 @@ func TestReadMutualTLSKeyFrom(t *testing.T) {
 	assert.NotContains(t, string(encoded), pemOf(c.ClientKey), "the key must not travel with the pipeline")
 
 	missing := filepath.Join(t.TempDir(), "missing-key.pem")
-	cfg, err = newConfig([]Option{TLSClientCertFrom(c.ClientCert, readTestKey, missing)})
+	cfg, err = newReadConfig([]ReadOption{TLSClientCertFrom(c.ClientCert, readTestKey, missing)})
 	require.NoError(t, err)
 	_, err = cfg.clientOptions([]string{b.TLSURL()}, id)
 	require.ErrorContains(t, err, "looking up the TLS client key "+missing)
 
-	for _, o := range []Option{
+	for _, o := range []ReadOption{
 		TLSClientCertFrom(c.ClientCert, nil, "ref"),
 		TLSClientCertFrom(c.ClientCert, readTestKey, ""),
 		TLSClientCertFrom(missing, readTestKey, "ref"),
 	} {
-		_, err = newConfig([]Option{o})
+		_, err = newReadConfig([]ReadOption{o})
 		require.ErrorContains(t, err, "TLSClientCertFrom")
 	}
 }

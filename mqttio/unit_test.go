@@ -72,14 +72,14 @@ func TestMessageCoderRoundTrip(t *testing.T) {
 func TestTryReadNamesTheBadArgument(t *testing.T) {
 	for want, args := range map[string]struct {
 		brokers, filters []string
-		opts             []Option
+		opts             []ReadOption
 	}{
-		"option QoS":            {[]string{"tcp://h:1883"}, []string{"a"}, []Option{QoS(3)}},
-		"option Readers":        {[]string{"tcp://h:1883"}, []string{"a"}, []Option{Readers(0)}},
-		"option MaxRecords":     {[]string{"tcp://h:1883"}, []string{"a"}, []Option{MaxRecords(0)}},
-		"option TLSCAFile":      {[]string{"tcp://h:1883"}, []string{"a"}, []Option{TLSCAFile("/nonexistent/ca.pem")}},
-		"option InflightWindow": {[]string{"tcp://h:1883"}, []string{"a"}, []Option{InflightWindow(0)}},
-		"option WatermarkStep":  {[]string{"tcp://h:1883"}, []string{"a"}, []Option{WatermarkStep(-time.Second)}},
+		"option QoS":            {[]string{"tcp://h:1883"}, []string{"a"}, []ReadOption{QoS(3)}},
+		"option Readers":        {[]string{"tcp://h:1883"}, []string{"a"}, []ReadOption{Readers(0)}},
+		"option MaxRecords":     {[]string{"tcp://h:1883"}, []string{"a"}, []ReadOption{MaxRecords(0)}},
+		"option TLSCAFile":      {[]string{"tcp://h:1883"}, []string{"a"}, []ReadOption{TLSCAFile("/nonexistent/ca.pem")}},
+		"option InflightWindow": {[]string{"tcp://h:1883"}, []string{"a"}, []ReadOption{InflightWindow(0)}},
+		"option WatermarkStep":  {[]string{"tcp://h:1883"}, []string{"a"}, []ReadOption{WatermarkStep(-time.Second)}},
 		"scheme must be":        {[]string{"http://h:1883"}, []string{"a"}, nil},
 		"no port":               {[]string{"tcp://h"}, []string{"a"}, nil},
 		"Credentials option":    {[]string{"tcp://u:secret@h:1883"}, []string{"a"}, nil},

@@ -2,20 +2,16 @@ package mqttio
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
 	"reflect"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
@@ -64,7 +60,7 @@ const defaultWriterID = "mqttbeam-w"
 //
 // Write panics when the arguments or options are invalid; TryWrite returns
 // the error instead.
-func Write(s beam.Scope, brokers []string, col beam.PCollection, opts ...Option) beam.PCollection {
+func Write(s beam.Scope, brokers []string, col beam.PCollection, opts ...WriteOption) beam.PCollection {
 	out, err := TryWrite(s, brokers, col, opts...)
 	if err != nil {
 		panic(err)
@@ -73,7 +69,7 @@ func Write(s beam.Scope, brokers []string, col beam.PCollection, opts ...Option)
 }
 
 // TryWrite is Write returning an error instead of panicking.
-func TryWrite(s beam.Scope, brokers []string, col beam.PCollection, opts ...Option) (beam.PCollection, error) {
+func TryWrite(s beam.Scope, brokers []string, col beam.PCollection, opts ...WriteOption) (beam.PCollection, error) {
 	fn, err := newWriteFn(brokers, opts)
 	if err != nil {
 		return beam.PCollection{}, &writeError{err}
@@ -104,8 +100,12 @@ func (e *writeError) Error() string {
 
 func (e *writeError) Unwrap() error { return e.err }
 
-func newWriteFn(brokers []string, opts []Option) (*writeFn, error) {
-	cfg, bs, err := newSettings(brokers, opts)
+func newWriteFn(brokers []string, opts []WriteOption) (*writeFn, error) {
+	cfg, err := newWriteConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := parseBrokers(brokers)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func newWriteFn(brokers []string, opts []Option) (*writeFn, error) {
 // writeFn is the DoFn behind Write.
 type writeFn struct {
 	Brokers []string
-	Cfg     config
+	Cfg     writeConfig
 
 	tmpl *template // nil without TopicTemplate
 	key  string    // the connection settings, keying the worker's writer cache
@@ -186,7 +186,7 @@ func (fn *writeFn) Setup() error {
 
 // connectionKey fingerprints the settings a writer connection depends on.
 // Writes with the same key share a connection.
-func connectionKey(brokers []string, c *config) (string, error) {
+func connectionKey(brokers []string, c *writeConfig) (string, error) {
 	b, err := json.Marshal(struct {
 		Brokers                   []string
 		ClientID, User, Password  string
@@ -364,185 +364,5 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-}
-
-// processSuffix makes writer client ids unique per worker process.
-var processSuffix = func() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:]) // never fails (it crashes the program instead)
-	return hex.EncodeToString(b[:])
-}()
-
-// writers is the per-worker cache of writer connections, keyed by their
-// connection settings. Bundles running at the same time share a connection
-// (paho's client is safe for concurrent use); one that nobody has used for
-// SessionIdle is closed.
-var writers = writerCache{m: map[string]*writer{}, closing: map[string]bool{}}
-
-type writerCache struct {
-	mu      sync.Mutex
-	m       map[string]*writer
-	closing map[string]bool // client ids of writers still disconnecting
-}
-
-// writer is one shared connection of a worker.
-type writer struct {
-	id      string
-	key     string
-	brokers []string
-	cfg     config
-
-	// Guarded by writerCache.mu.
-	users int
-	idle  *time.Timer
-
-	connMu sync.Mutex // serializes connecting and closing
-	client mqtt.Client
-
-	mu   sync.Mutex
-	lost error // why the connection was lost, while paho reconnects
-
-	closed chan struct{} // closed once closed and its client id is free again
-}
-
-func newWriter(id, key string, brokers []string, cfg config) *writer {
-	return &writer{id: id, key: key, brokers: brokers, cfg: cfg, closed: make(chan struct{})}
-}
-
-// acquire returns the writer for key, creating it with a client id made of
-// base and the process suffix that no other live writer of this process
-// uses, and counts the caller as a user.
-func (c *writerCache) acquire(key, base string, create func(id string) *writer) *writer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	w := c.m[key]
-	if w == nil {
-		id := base + "-" + processSuffix
-		for n := 2; c.idInUse(id); n++ {
-			id = base + "-" + processSuffix + "-" + strconv.Itoa(n)
-		}
-		w = create(id)
-		c.m[key] = w
-	}
-	w.users++
-	if w.idle != nil {
-		w.idle.Stop()
-		w.idle = nil
-	}
-	return w
-}
-
-func (c *writerCache) idInUse(id string) bool {
-	if c.closing[id] {
-		return true
-	}
-	for _, w := range c.m {
-		if w.id == id {
-			return true
-		}
-	}
-	return false
-}
-
-// release counts a user out; the last one arms the idle timer.
-func (c *writerCache) release(w *writer) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	w.users--
-	if w.users > 0 {
-		return
-	}
-	var timer *time.Timer
-	timer = time.AfterFunc(w.cfg.SessionIdle, func() {
-		c.mu.Lock()
-		if w.users > 0 || w.idle != timer || c.m[w.key] != w {
-			c.mu.Unlock()
-			return
-		}
-		delete(c.m, w.key)
-		c.closing[w.id] = true
-		c.mu.Unlock()
-
-		w.close()
-
-		c.mu.Lock()
-		delete(c.closing, w.id)
-		c.mu.Unlock()
-		close(w.closed)
-	})
-	w.idle = timer
-}
-
-// connect returns the writer's client, connecting it first if needed. A
-// failed connection is tried again with backoff up to PublishTries times,
-// unless retrying cannot help (see isPermanent). Once connected, paho
-// reconnects by itself: a writer's client id is its own, so no other
-// connection competes for it.
-func (w *writer) connect(ctx context.Context) (mqtt.Client, error) {
-	w.connMu.Lock()
-	defer w.connMu.Unlock()
-	if w.client != nil {
-		return w.client, nil
-	}
-	for try := 1; ; try++ {
-		opts, err := w.cfg.clientOptions(w.brokers, w.id)
-		if err != nil {
-			return nil, err
-		}
-		opts.SetCleanSession(true).
-			SetProtocolVersion(4).
-			SetAutoReconnect(true).
-			SetMaxReconnectInterval(10 * time.Second).
-			SetOnConnectHandler(func(mqtt.Client) { w.setLost(nil) }).
-			SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-				w.setLost(err)
-				log.Warnf(context.Background(), "mqttio: writer %s lost its connection, reconnecting: %v", w.id, err)
-			})
-		client := mqtt.NewClient(opts)
-		err = wait(ctx, client.Connect(), w.cfg.ConnectTimeout+time.Second)
-		if err == nil {
-			w.client = client
-			return client, nil
-		}
-		client.Disconnect(0)
-		err = classifyConnectError(w.brokers, w.id, err)
-		if isPermanent(err) || try >= w.cfg.PublishTries || ctx.Err() != nil {
-			return nil, err
-		}
-		if err := sleep(ctx, retryBackoff(try)); err != nil {
-			return nil, err
-		}
-	}
-}
-
-func (w *writer) setLost(err error) {
-	w.mu.Lock()
-	w.lost = err
-	w.mu.Unlock()
-}
-
-// publishFailed is the error of a publish that ran out of tries.
-func (w *writer) publishFailed(topic string, tries int, err error) error {
-	w.mu.Lock()
-	lost := w.lost
-	w.mu.Unlock()
-	const format = "mqttio.Write: publishing to topic %q on %s as client %q failed after %d attempts: %w"
-	brokers := strings.Join(w.brokers, ",")
-	if lost != nil {
-		return fmt.Errorf(format+" (the connection was lost: %v; reconnecting)", topic, brokers, w.id, tries, err, lost)
-	}
-	return fmt.Errorf(format, topic, brokers, w.id, tries, err)
-}
-
-// close disconnects the writer. Its users have all waited for their
-// publishes, so nothing is left to send.
-func (w *writer) close() {
-	w.connMu.Lock()
-	client := w.client
-	w.client = nil
-	w.connMu.Unlock()
-	if client != nil {
-		client.Disconnect(250)
 	}
 }

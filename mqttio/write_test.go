@@ -234,18 +234,18 @@ func TestTryWriteRejectsBadArguments(t *testing.T) {
 	for name, c := range map[string]struct {
 		brokers []string
 		col     beam.PCollection
-		opts    []Option
+		opts    []WriteOption
 		want    string
 	}{
 		"no broker":     {nil, pubs, nil, "no broker URL"},
 		"scheme":        {[]string{"http://localhost:1883"}, pubs, nil, "scheme must be one of"},
 		"url password":  {[]string{"tcp://u:secret@localhost:1883"}, pubs, nil, "Credentials option"},
-		"qos":           {ok, pubs, []Option{QoS(3)}, "option QoS: must be 0, 1 or 2"},
-		"template":      {ok, pubs, []Option{TopicTemplate("devices/{device")}, "option TopicTemplate"},
-		"template wild": {ok, pubs, []Option{TopicTemplate("devices/+/{device}")}, "option TopicTemplate"},
-		"max pending":   {ok, pubs, []Option{MaxPending(0)}, "option MaxPending"},
-		"retry":         {ok, pubs, []Option{PublishRetry(0, time.Second)}, "option PublishRetry"},
-		"nil option":    {ok, pubs, []Option{nil}, "nil Option"},
+		"qos":           {ok, pubs, []WriteOption{QoS(3)}, "option QoS: must be 0, 1 or 2"},
+		"template":      {ok, pubs, []WriteOption{TopicTemplate("devices/{device")}, "option TopicTemplate"},
+		"template wild": {ok, pubs, []WriteOption{TopicTemplate("devices/+/{device}")}, "option TopicTemplate"},
+		"max pending":   {ok, pubs, []WriteOption{MaxPending(0)}, "option MaxPending"},
+		"retry":         {ok, pubs, []WriteOption{PublishRetry(0, time.Second)}, "option PublishRetry"},
+		"nil option":    {ok, pubs, []WriteOption{nil}, "nil WriteOption"},
 		"input type":    {ok, beam.CreateList(s, []string{"a"}), nil, "input must be a PCollection<mqttio.Publication>, got PCollection<string>"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -353,7 +353,7 @@ func (c *fakeClient) published() int {
 }
 
 // newFakeWriteFn returns a set-up writeFn whose worker connection is c.
-func newFakeWriteFn(t *testing.T, c mqtt.Client, opts ...Option) *writeFn {
+func newFakeWriteFn(t *testing.T, c mqtt.Client, opts ...WriteOption) *writeFn {
 	t.Helper()
 	fn, err := newWriteFn([]string{"tcp://broker.invalid:1883"}, append(opts, ClientID(safeID(t))))
 	require.NoError(t, err)
@@ -465,7 +465,7 @@ func TestWritersShareConnectionsAndCloseWhenIdle(t *testing.T) {
 	b := startEmbedded(t)
 	id := safeID(t)
 	ctx := context.Background()
-	newFn := func(opts ...Option) *writeFn {
+	newFn := func(opts ...WriteOption) *writeFn {
 		fn, err := newWriteFn([]string{b.URL()}, append(opts, ClientID(id), SessionIdle(50*time.Millisecond)))
 		require.NoError(t, err)
 		require.NoError(t, fn.Setup())
@@ -519,14 +519,14 @@ func TestWritePublishPathAllocations(t *testing.T) {
 	tok.complete(nil)
 	ctx := context.Background()
 	for name, c := range map[string]struct {
-		opts []Option
+		opts []WriteOption
 		pub  Publication
 		max  float64
 	}{
 		// Boxing the payload for paho's Publish(..., any).
 		"topic": {nil, Publication{Topic: "devices/d1/commands", Payload: []byte("x")}, 1},
 		// And the topic built from the template.
-		"template": {[]Option{TopicTemplate("devices/{device}/commands")},
+		"template": {[]WriteOption{TopicTemplate("devices/{device}/commands")},
 			Publication{Fields: map[string]string{"device": "d1"}, Payload: []byte("x")}, 2},
 	} {
 		t.Run(name, func(t *testing.T) {

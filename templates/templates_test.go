@@ -16,8 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttbeam/mqttbeam/internal/jobflags"
-	"github.com/mqttbeam/mqttbeam/internal/secrets"
+	"github.com/mqttbeam/mqttbeam/internal/resname"
 	"github.com/mqttbeam/mqttbeam/templates/internal/gen"
 	"github.com/mqttbeam/mqttbeam/templates/internal/metadata"
 )
@@ -70,7 +69,7 @@ var freeText = []string{"username"}
 
 // launcherFlags are Beam's flags that gcloud's own options or the template
 // launcher set (or that the binary sets itself when launched, see
-// jobflags.ApplyTemplateLauncher): never template parameters, even when Beam
+// the pipelines' jobflags.ApplyTemplateLauncher): never template parameters, even when Beam
 // marks them required.
 var launcherFlags = []string{"runner", "project", "region", "staging_location", "temp_location", "job_name",
 	"worker_binary", "execute_async", "async", "service_account_email", "network", "subnetwork",
@@ -163,9 +162,11 @@ func pipelineFlags(t *testing.T, bin string) map[string]string {
 
 var defaultSuffix = regexp.MustCompile(` \(default .*\)$`)
 
-// required reports whether a flag's usage marks it required (on Dataflow).
+// required reports whether a flag's usage marks it required (on Dataflow),
+// as the pipelines' -help writes it: its usage ends in " (required)" or
+// " (required on Dataflow)".
 func required(usage string) bool {
-	return strings.HasSuffix(usage, jobflags.Required) || strings.HasSuffix(usage, jobflags.RequiredOnDataflow)
+	return strings.HasSuffix(usage, " (required)") || strings.HasSuffix(usage, " (required on Dataflow)")
 }
 
 // TestPipelineBinaries builds every template's pipeline and checks the
@@ -232,7 +233,7 @@ func checkLaunch(t *testing.T, name, bin string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), jobflags.TemplateLauncherEnv+"="+bin)
+	cmd.Env = append(os.Environ(), gen.LauncherEnv+"="+bin)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "Dry-run: not submitting job") {
 		t.Fatalf("%s %s: %v, want a dry run\n%s", name, strings.Join(args, " "), err, out)
@@ -278,13 +279,13 @@ func TestParameterRegexes(t *testing.T) {
 func sharedRegex(p *metadata.Parameter) (string, bool) {
 	switch {
 	case p.ParamType == "BIGQUERY_TABLE":
-		return jobflags.TableRegex, true
+		return resname.Table, true
 	case p.ParamType == "PUBSUB_TOPIC":
-		return jobflags.TopicRegex, true
+		return resname.Topic, true
 	case p.ParamType == "PUBSUB_SUBSCRIPTION":
-		return jobflags.SubscriptionRegex, true
+		return resname.Subscription, true
 	case p.Name == "password_secret", p.Name == "tls_key_secret":
-		return secrets.VersionRegex, true
+		return resname.SecretVersion, true
 	}
 	return "", false
 }
@@ -451,7 +452,7 @@ func TestDockerfiles(t *testing.T) {
 				"RUN CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -o " + bin + " ./pipelines/" + name,
 				"COPY --from=builder " + bin + " " + bin,
 				"COPY templates/" + name + "/files/ /template/files/",
-				"ENV " + jobflags.TemplateLauncherEnv + "=" + bin,
+				"ENV " + gen.LauncherEnv + "=" + bin,
 			} {
 				if !slices.Contains(strings.Split(df, "\n"), line) {
 					t.Errorf("no line %q", line)

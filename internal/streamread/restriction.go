@@ -15,11 +15,12 @@ package streamread
 
 import (
 	"fmt"
-	"github.com/mqttbeam/mqttbeam/internal/drain"
 	"math"
 	"reflect"
 	"sync/atomic"
 	"time"
+
+	"github.com/mqttbeam/mqttbeam/internal/drain"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"

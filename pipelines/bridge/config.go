@@ -5,8 +5,8 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/mqttbeam/mqttbeam/internal/jobflags"
 	"github.com/mqttbeam/mqttbeam/mqttio"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobflags"
 )
 
 // Directions of the bridge.

@@ -30,9 +30,9 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
-	"github.com/mqttbeam/mqttbeam/internal/jobflags"
-	"github.com/mqttbeam/mqttbeam/internal/progress"
 	"github.com/mqttbeam/mqttbeam/mqttio"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobflags"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/progress"
 	"github.com/mqttbeam/mqttbeam/transforms/pubsubio"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 )
@@ -68,7 +68,7 @@ func buildToPubSub(s beam.Scope, cfg *config, env *environment) {
 	progress.CountLocal(s, env.local, progressOut, converted)
 
 	// Publish: batched, awaited before the bundle commits.
-	pubsubio.Write(s, cfg.OutputTopic, converted, cfg.pubsubOptions(pubsubio.Ordering(cfg.OrderingKey != orderNone))...)
+	pubsubio.Write(s, cfg.OutputTopic, converted, cfg.pubsubWriteOptions()...)
 }
 
 // buildToMQTT is Pub/Sub -> MQTT: read -> route -> publish, with the
@@ -76,7 +76,7 @@ func buildToPubSub(s beam.Scope, cfg *config, env *environment) {
 func buildToMQTT(s beam.Scope, cfg *config, env *environment) {
 	// Read: acknowledged to Pub/Sub once the bundle that read them has
 	// committed.
-	messages := pubsubio.Read(s, cfg.InputSubscription, cfg.pubsubOptions(cfg.pubsubReadOptions()...)...)
+	messages := pubsubio.Read(s, cfg.InputSubscription, cfg.pubsubReadOptions()...)
 	progress.CountLocal(s, env.local, progressIn, messages)
 
 	// Route and publish: to the topic of the attributes; mqttio.Write
@@ -91,8 +91,8 @@ func buildToMQTT(s beam.Scope, cfg *config, env *environment) {
 }
 
 // readOptions are the mqttio.Read options of the flags.
-func (c *config) readOptions() []mqttio.Option {
-	opts := append(c.MQTT.Options(), mqttio.Readers(c.Readers))
+func (c *config) readOptions() []mqttio.ReadOption {
+	opts := c.MQTT.ReadOptions(mqttio.Readers(c.Readers))
 	if c.MaxRecords > 0 {
 		opts = append(opts, mqttio.MaxRecords(c.MaxRecords))
 	}
@@ -103,8 +103,8 @@ func (c *config) readOptions() []mqttio.Option {
 }
 
 // writeOptions are the mqttio.Write options of the flags.
-func (c *config) writeOptions() []mqttio.Option {
-	opts := c.MQTT.Options()
+func (c *config) writeOptions() []mqttio.WriteOption {
+	opts := c.MQTT.WriteOptions()
 	if c.MQTTTopicTemplate != "" {
 		opts = append(opts, mqttio.TopicTemplate(c.MQTTTopicTemplate))
 	}
@@ -112,8 +112,11 @@ func (c *config) writeOptions() []mqttio.Option {
 }
 
 // pubsubReadOptions are the pubsubio.Read options of the flags.
-func (c *config) pubsubReadOptions() []pubsubio.Option {
-	opts := []pubsubio.Option{pubsubio.Readers(c.Readers)}
+func (c *config) pubsubReadOptions() []pubsubio.ReadOption {
+	opts := []pubsubio.ReadOption{pubsubio.Readers(c.Readers)}
+	if c.PubSubEndpoint != "" {
+		opts = append(opts, pubsubio.Endpoint(c.PubSubEndpoint))
+	}
 	if c.MaxRecords > 0 {
 		opts = append(opts, pubsubio.MaxRecords(c.MaxRecords))
 	}
@@ -123,8 +126,9 @@ func (c *config) pubsubReadOptions() []pubsubio.Option {
 	return opts
 }
 
-// pubsubOptions are opts and the Pub/Sub endpoint of the flags.
-func (c *config) pubsubOptions(opts ...pubsubio.Option) []pubsubio.Option {
+// pubsubWriteOptions are the pubsubio.Write options of the flags.
+func (c *config) pubsubWriteOptions() []pubsubio.WriteOption {
+	opts := []pubsubio.WriteOption{pubsubio.Ordering(c.OrderingKey != orderNone)}
 	if c.PubSubEndpoint != "" {
 		opts = append(opts, pubsubio.Endpoint(c.PubSubEndpoint))
 	}

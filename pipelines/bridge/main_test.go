@@ -17,9 +17,9 @@ import (
 	"github.com/mqttbeam/mqttbeam/internal/brokertest"
 	"github.com/mqttbeam/mqttbeam/internal/certs"
 	"github.com/mqttbeam/mqttbeam/internal/embeddedbroker"
-	"github.com/mqttbeam/mqttbeam/internal/jobflags/jobtest"
-	"github.com/mqttbeam/mqttbeam/internal/secrets/secretstest"
 	"github.com/mqttbeam/mqttbeam/mqttio"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobtest"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/secrets/secretstest"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 )
 

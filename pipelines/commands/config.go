@@ -5,7 +5,7 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/mqttbeam/mqttbeam/internal/jobflags"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobflags"
 )
 
 // config is the job's flags, validated.

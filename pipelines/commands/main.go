@@ -45,9 +45,9 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
-	"github.com/mqttbeam/mqttbeam/internal/jobflags"
-	"github.com/mqttbeam/mqttbeam/internal/progress"
 	"github.com/mqttbeam/mqttbeam/mqttio"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobflags"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/progress"
 	"github.com/mqttbeam/mqttbeam/transforms/pubsubio"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 )
@@ -76,7 +76,7 @@ func build(cfg *config, env *environment) (*beam.Pipeline, error) {
 		valid, audit := beam.ParDo2(s, &validateFn{Topic: cfg.CommandTopic, Source: cfg.InputSubscription}, messages)
 
 		// Publish: to each device's command topic, at least once.
-		failed := mqttio.Write(s, env.brokers, valid, cfg.MQTT.Options()...)
+		failed := mqttio.Write(s, env.brokers, valid, cfg.MQTT.WriteOptions()...)
 
 		// Audit: sent, rejected and failed commands.
 		out.Write(s, rows.CommandsTable, audit, beam.ParDo(s, &failedFn{Source: cfg.InputSubscription}, failed))
@@ -85,8 +85,8 @@ func build(cfg *config, env *environment) (*beam.Pipeline, error) {
 }
 
 // readOptions are the pubsubio.Read options of the flags.
-func (c *config) readOptions() []pubsubio.Option {
-	opts := []pubsubio.Option{pubsubio.Readers(c.Readers)}
+func (c *config) readOptions() []pubsubio.ReadOption {
+	opts := []pubsubio.ReadOption{pubsubio.Readers(c.Readers)}
 	if c.PubSubEndpoint != "" {
 		opts = append(opts, pubsubio.Endpoint(c.PubSubEndpoint))
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/mqttbeam/mqttbeam/internal/bqtest"
 	"github.com/mqttbeam/mqttbeam/internal/brokertest"
-	"github.com/mqttbeam/mqttbeam/internal/jobflags/jobtest"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobtest"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 )
 

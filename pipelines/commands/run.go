@@ -5,9 +5,9 @@ import (
 	"log"
 	"time"
 
-	"github.com/mqttbeam/mqttbeam/internal/jobflags"
-	"github.com/mqttbeam/mqttbeam/internal/outputs"
-	"github.com/mqttbeam/mqttbeam/internal/progress"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobflags"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/outputs"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/progress"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 )
 

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mqttbeam/mqttbeam/internal/jobflags"
 	"github.com/mqttbeam/mqttbeam/mqttio"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobflags"
 )
 
 // config is the job's flags, validated.

@@ -21,9 +21,9 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/mqttbeam/mqttbeam/internal/jobflags"
-	"github.com/mqttbeam/mqttbeam/internal/progress"
 	"github.com/mqttbeam/mqttbeam/mqttio"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobflags"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/progress"
 	"github.com/mqttbeam/mqttbeam/transforms/aggregate"
 	"github.com/mqttbeam/mqttbeam/transforms/enrich"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
@@ -33,6 +33,7 @@ import (
 
 func init() {
 	register.Function1x1(unknownDevice)
+	register.Function1x1(ruleInput)
 }
 
 func main() {
@@ -92,7 +93,7 @@ func buildJob(s beam.Scope, cfg *config, env *environment) {
 	// Rules -> commands: threshold rules on the aggregates, published to
 	// the devices' command topics, each audited.
 	if len(env.rules) > 0 {
-		commands, rejected := rules.Evaluate(s, enrich.Inputs(s, enriched), env.rules,
+		commands, rejected := rules.Evaluate(s, beam.ParDo(s, ruleInput, enriched), env.rules,
 			rules.CommandTopic(cfg.CommandTopic), rules.AllowedLateness(cfg.AllowedLateness))
 		failed := mqttio.Write(s, env.brokers, commands, cfg.writeOptions()...)
 		out.Write(s, rows.CommandsTable,
@@ -108,12 +109,12 @@ func buildJob(s beam.Scope, cfg *config, env *environment) {
 // readOptions are the mqttio.Read options of the flags. The watermark moves
 // in steps that the windows end on, which closes them as early as an exact
 // watermark and spares prism a rescan of the open windows per bundle.
-func (c *config) readOptions() []mqttio.Option {
+func (c *config) readOptions() []mqttio.ReadOption {
 	step, err := aggregate.WatermarkStep(c.windowOptions()...)
 	if err != nil { // validate checked the window flags
 		panic(err)
 	}
-	opts := append(c.MQTT.Options(), mqttio.Readers(c.Readers), mqttio.MaxOutOfOrderness(c.MaxOutOfOrderness),
+	opts := c.MQTT.ReadOptions(mqttio.Readers(c.Readers), mqttio.MaxOutOfOrderness(c.MaxOutOfOrderness),
 		mqttio.WatermarkStep(step))
 	if c.MaxRecords > 0 {
 		opts = append(opts, mqttio.MaxRecords(c.MaxRecords))
@@ -125,8 +126,8 @@ func (c *config) readOptions() []mqttio.Option {
 }
 
 // writeOptions are the mqttio.Write options of the command publisher.
-func (c *config) writeOptions() []mqttio.Option {
-	return append(c.MQTT.Options(), mqttio.ClientID(c.MQTT.ClientID+"-commands"))
+func (c *config) writeOptions() []mqttio.WriteOption {
+	return c.MQTT.WriteOptions(mqttio.ClientID(c.MQTT.ClientID + "-commands"))
 }
 
 // refreshOptions are the registry's refresh schedule: none for a read
@@ -154,6 +155,13 @@ func (c *config) windowOptions() []aggregate.Option {
 		w = aggregate.Fixed(c.Window)
 	}
 	return []aggregate.Option{w, aggregate.AllowedLateness(c.AllowedLateness)}
+}
+
+// ruleInput is what the rules see of an enriched aggregate: the aggregate
+// and the device's attributes (none for an unknown device, so that only
+// rules without a Scope apply to it).
+func ruleInput(e enrich.Enriched) rules.Input {
+	return rules.Input{Aggregate: e.Aggregate, Device: e.Device}
 }
 
 // unknownDevice is the enrichment of an aggregate when the job has no

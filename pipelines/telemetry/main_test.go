@@ -18,7 +18,7 @@ import (
 
 	"github.com/mqttbeam/mqttbeam/internal/brokertest"
 	"github.com/mqttbeam/mqttbeam/internal/certs"
-	"github.com/mqttbeam/mqttbeam/internal/jobflags/jobtest"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobtest"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 	"github.com/mqttbeam/mqttbeam/transforms/telemetry"
 )

@@ -11,9 +11,9 @@ import (
 
 	"github.com/mqttbeam/mqttbeam/internal/devicesim"
 	"github.com/mqttbeam/mqttbeam/internal/embeddedbroker"
-	"github.com/mqttbeam/mqttbeam/internal/jobflags"
-	"github.com/mqttbeam/mqttbeam/internal/outputs"
-	"github.com/mqttbeam/mqttbeam/internal/progress"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobflags"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/outputs"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/progress"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 	"github.com/mqttbeam/mqttbeam/transforms/rules"
 )

@@ -50,7 +50,6 @@ func ExampleJoin() {
 		beam.ParDo(s, stamp, beam.Create(s, minute("sensor-1", 21.5), minute("rogue-9", 40))))
 	enriched := enrich.Join(s, aggs, "../../testdata/registry/devices.csv")
 	beam.ParDo0(s, printEnriched, enriched)
-	// enrich.Inputs(s, enriched) feeds rules.Evaluate.
 	if _, err := beam.Run(context.Background(), "prism", p); err != nil {
 		log.Fatal(err)
 	}

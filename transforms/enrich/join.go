@@ -16,14 +16,12 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/mqttbeam/mqttbeam/transforms/aggregate"
-	"github.com/mqttbeam/mqttbeam/transforms/rules"
 )
 
 func init() {
 	beam.RegisterType(reflect.TypeOf((*Enriched)(nil)).Elem())
 	register.DoFn4x1[context.Context, beam.EventTime, []byte, func(Registry), error](&loadFn{})
 	register.DoFn6x0[context.Context, beam.Window, aggregate.Aggregate, func(*Registry) bool, func(*Registry) bool, func(Enriched)](&joinFn{})
-	register.Function1x1(ToInput)
 	register.Emitter1[Registry]()
 	register.Emitter1[Enriched]()
 	register.Iter1[Registry]()
@@ -47,23 +45,6 @@ type Enriched struct {
 	// aggregate is kept, flagged (e.g. a BOOL column device_known in a
 	// table) and counted in enrich/unknown_devices.
 	Known bool
-}
-
-// Input is the rules.Input of e: its aggregate and attributes.
-func (e Enriched) Input() rules.Input {
-	return rules.Input{Aggregate: e.Aggregate, Device: e.Device}
-}
-
-// ToInput is Enriched.Input as a function, for beam.ParDo.
-func ToInput(e Enriched) rules.Input {
-	return e.Input()
-}
-
-// Inputs turns a PCollection<Enriched> into the PCollection<rules.Input>
-// that rules.Evaluate takes; an unknown device has no attributes there, so
-// only rules without a Scope apply to it.
-func Inputs(s beam.Scope, enriched beam.PCollection) beam.PCollection {
-	return beam.ParDo(s.Scope("enrich.Inputs"), ToInput, enriched)
 }
 
 // Join enriches aggregates, a windowed PCollection<aggregate.Aggregate>

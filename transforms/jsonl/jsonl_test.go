@@ -15,8 +15,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/mqttbeam/mqttbeam/internal/jobflags/jobtest"
 )
 
 func TestMain(m *testing.M) {
@@ -34,7 +32,9 @@ func init() {
 }
 
 func readLines(t *testing.T, path string) []row {
-	return jobtest.ReadJSONL[row](t, path)
+	rows, err := ReadFile[row](path)
+	require.NoError(t, err)
+	return rows
 }
 
 // Every element becomes one JSON line, in a directory Write creates, and two
@@ -134,4 +134,16 @@ func size(t *testing.T, path string) int64 {
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
 	return fi.Size()
+}
+
+// ReadFile names the file and line it cannot decode, and the file it cannot
+// open.
+func TestReadFileErrors(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rows.jsonl")
+	require.NoError(t, os.WriteFile(path, []byte("{\"device\":\"a\"}\n\n{\"device\":\n"), 0o644))
+	rows, err := ReadFile[row](path)
+	require.ErrorContains(t, err, path+" line 3")
+	require.Len(t, rows, 1, "the lines before the bad one")
+	_, err = ReadFile[row](filepath.Join(t.TempDir(), "missing.jsonl"))
+	require.ErrorContains(t, err, "missing.jsonl")
 }

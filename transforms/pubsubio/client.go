@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"cloud.google.com/go/pubsub/v2"
 	"google.golang.org/api/option"
@@ -11,27 +12,20 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-// Resource names as Pub/Sub defines them: a project id or number, then a
-// topic or subscription id of 3 to 255 characters starting with a letter.
-var (
-	topicName        = regexp.MustCompile(`^projects/([a-z0-9][a-z0-9.:-]{0,62})/topics/([A-Za-z][A-Za-z0-9._~+%-]{2,254})$`)
-	subscriptionName = regexp.MustCompile(`^projects/([a-z0-9][a-z0-9.:-]{0,62})/subscriptions/([A-Za-z][A-Za-z0-9._~+%-]{2,254})$`)
-)
-
-// parseName checks a full resource name against re and returns its project.
-// what names the argument in the error ("topic", "subscription").
+// parseName checks a full resource name against re (resname.TopicRE or
+// resname.SubscriptionRE) and returns its project. what names the argument
+// in the error ("topic", "subscription").
 func parseName(re *regexp.Regexp, what, name string) (project string, err error) {
-	m := re.FindStringSubmatch(name)
-	if m == nil {
+	if !re.MatchString(name) {
 		return "", fmt.Errorf("pubsubio: %s %q: want projects/PROJECT/%ss/ID", what, name, what)
 	}
-	return m[1], nil
+	return strings.Split(name, "/")[1], nil
 }
 
 // newClient connects to Pub/Sub for project: to Google Cloud with TLS and
 // the application default credentials, or, when cfg has an Endpoint, to
 // that address over plaintext gRPC without credentials.
-func newClient(ctx context.Context, project string, cfg *config) (*pubsub.Client, error) {
+func newClient(ctx context.Context, project string, cfg *clientConfig) (*pubsub.Client, error) {
 	var opts []option.ClientOption
 	if cfg.Endpoint != "" {
 		opts = append(opts,

@@ -40,7 +40,7 @@ func runBundle(t *testing.T, fn *readFn, r streamread.Restriction) bundleResult 
 
 func TestWatermarkFollowsPublishTimesAndAdvancesWhenIdle(t *testing.T) {
 	f := newFakePubSub(t, false)
-	fn := &readFn{Subscription: testSub, Cfg: defaultConfig()}
+	fn := &readFn{Subscription: testSub, Cfg: defaultReadConfig()}
 	fn.Cfg.Endpoint = f.Addr
 	fn.Cfg.MaxOutOfOrderness = time.Minute
 	fn.Cfg.IdleWatermark = 50 * time.Millisecond

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/mqttbeam/mqttbeam/internal/resname"
 	"github.com/mqttbeam/mqttbeam/internal/streamread"
 )
 
@@ -39,9 +40,9 @@ var (
 // acknowledges are nacked when its session closes, or redelivered by Pub/Sub
 // after their ack deadline when the worker dies. Options set parallel
 // readers, bounded reads (MaxRecords, MaxReadTime), the watermark and the
-// endpoint; see Option. Read panics when the subscription or an option is
+// endpoint; see ReadOption and Option. Read panics when the subscription or an option is
 // invalid; TryRead returns the error instead.
-func Read(s beam.Scope, subscription string, opts ...Option) beam.PCollection {
+func Read(s beam.Scope, subscription string, opts ...ReadOption) beam.PCollection {
 	out, err := TryRead(s, subscription, opts...)
 	if err != nil {
 		panic(err)
@@ -50,12 +51,12 @@ func Read(s beam.Scope, subscription string, opts ...Option) beam.PCollection {
 }
 
 // TryRead is Read returning an error instead of panicking.
-func TryRead(s beam.Scope, subscription string, opts ...Option) (beam.PCollection, error) {
-	cfg, err := newConfig(opts)
+func TryRead(s beam.Scope, subscription string, opts ...ReadOption) (beam.PCollection, error) {
+	cfg, err := newReadConfig(opts)
 	if err != nil {
 		return beam.PCollection{}, err
 	}
-	if _, err := parseName(subscriptionName, "subscription", subscription); err != nil {
+	if _, err := parseName(resname.SubscriptionRE, "subscription", subscription); err != nil {
 		return beam.PCollection{}, err
 	}
 	s = s.Scope("pubsubio.Read")
@@ -70,7 +71,7 @@ func TryRead(s beam.Scope, subscription string, opts ...Option) (beam.PCollectio
 // initial restriction is split into one restriction per reader.
 type readFn struct {
 	Subscription string
-	Cfg          config
+	Cfg          readConfig
 
 	spec string
 	// we is the watermark estimator the runner created for the restriction
@@ -92,7 +93,7 @@ func (fn *readFn) Setup() error {
 
 // CreateInitialRestriction starts at offset 0, bounded by the options.
 func (fn *readFn) CreateInitialRestriction(_ []byte) streamread.Restriction {
-	return streamread.Unbounded(fn.Cfg.MaxRecords, fn.Cfg.MaxReadTime)
+	return fn.Cfg.InitialRestriction()
 }
 
 // SplitRestriction gives each reader its own restriction and id.
@@ -243,11 +244,7 @@ func (b *bundle) run() (sdf.ProcessContinuation, error) {
 // pollWait is how long to wait for the next message: briefly while a bundle
 // is under way, up to the idle-watermark period when nothing has arrived yet.
 func (b *bundle) pollWait() time.Duration {
-	cfg := &b.fn.Cfg
-	if b.emitted > 0 {
-		return min(5*time.Millisecond, cfg.MaxBundleTime-time.Since(b.started))
-	}
-	return min(cfg.IdleWatermark, cfg.MaxBundleTime*4)
+	return b.fn.Cfg.PollWait(b.emitted, time.Since(b.started), false)
 }
 
 // failed returns the error that ended the reader's streaming pull (a missing

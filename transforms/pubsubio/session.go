@@ -8,6 +8,7 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 
+	"github.com/mqttbeam/mqttbeam/internal/resname"
 	"github.com/mqttbeam/mqttbeam/internal/streamread"
 )
 
@@ -20,7 +21,7 @@ var sessions = streamread.NewCache[*session]()
 // uses a session at a time (acquire/release).
 type session struct {
 	lease streamread.Lease // spec: subscription and settings
-	cfg   *config
+	cfg   *readConfig
 
 	// Fed by Receive's callback; bounded, so a full buffer holds Receive
 	// back and leaves the backlog in the subscription.
@@ -41,7 +42,7 @@ type session struct {
 // acquire returns the session of reader id, locked for the calling bundle
 // (see streamread.Cache.Acquire), starting one with its log numbered from
 // start when there is none.
-func acquire(ctx context.Context, id, subscription, spec string, start int64, cfg *config) (*session, error) {
+func acquire(ctx context.Context, id, subscription, spec string, start int64, cfg *readConfig) (*session, error) {
 	open := func() (*session, error) { return startSession(ctx, subscription, cfg) }
 	return sessions.Acquire(id, spec, start, open)
 }
@@ -66,13 +67,13 @@ func (s *session) Lease() *streamread.Lease { return &s.lease }
 func (s *session) Offsets() streamread.Offsets { return &s.log }
 
 // startSession connects to Pub/Sub and starts pulling from subscription.
-func startSession(ctx context.Context, subscription string, cfg *config) (*session, error) {
-	project, err := parseName(subscriptionName, "subscription", subscription)
+func startSession(ctx context.Context, subscription string, cfg *readConfig) (*session, error) {
+	project, err := parseName(resname.SubscriptionRE, "subscription", subscription)
 	if err != nil {
 		return nil, err
 	}
 	// The client and the pull outlive the bundle that starts them.
-	client, err := newClient(context.WithoutCancel(ctx), project, cfg)
+	client, err := newClient(context.WithoutCancel(ctx), project, &cfg.clientConfig)
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ import (
 func TestSessionCloseNacksWhatItHolds(t *testing.T) {
 	f := newFakePubSub(t, false)
 	ids := f.publish(3)
-	cfg := defaultConfig()
+	cfg := defaultReadConfig()
 	cfg.Endpoint = f.Addr
 	ctx := context.Background()
 
@@ -53,7 +53,7 @@ func TestSessionCloseNacksWhatItHolds(t *testing.T) {
 func TestProgressReportsTheBacklogOnTheWorker(t *testing.T) {
 	f := newFakePubSub(t, false)
 	f.publish(3)
-	fn := &readFn{Subscription: testSub, Cfg: defaultConfig()}
+	fn := &readFn{Subscription: testSub, Cfg: defaultReadConfig()}
 	fn.Cfg.Endpoint = f.Addr
 	require.NoError(t, fn.Setup())
 	ctx := context.Background()

@@ -10,9 +10,24 @@ import (
 
 func TestOptionErrorsNameTheOption(t *testing.T) {
 	for want, opt := range map[string]Option{
-		"option Endpoint":          Endpoint("localhost"),
-		"option Batching":          Batching(0, 1, time.Millisecond),
-		"option PublishTimeout":    PublishTimeout(0),
+		"option Endpoint": Endpoint("localhost"),
+		"pubsubio: nil":   nil,
+	} {
+		_, s := beam.NewPipelineWithRoot()
+		_, err := TryRead(s, testSub, opt)
+		require.ErrorContains(t, err, want)
+		err = TryWrite(s, testTopic, beam.Create(s, Message{}), opt)
+		require.ErrorContains(t, err, want)
+	}
+	for want, opt := range map[string]WriteOption{
+		"option Batching":       Batching(0, 1, time.Millisecond),
+		"option PublishTimeout": PublishTimeout(0),
+		"nil WriteOption":       nil,
+	} {
+		_, s := beam.NewPipelineWithRoot()
+		require.ErrorContains(t, TryWrite(s, testTopic, beam.Create(s, Message{}), opt), want)
+	}
+	for want, opt := range map[string]ReadOption{
 		"option Readers":           Readers(0),
 		"option MaxRecords":        MaxRecords(0),
 		"option MaxReadTime":       MaxReadTime(-time.Second),
@@ -22,12 +37,10 @@ func TestOptionErrorsNameTheOption(t *testing.T) {
 		"option MaxBuffered":       MaxBuffered(0),
 		"option MaxBundle":         MaxBundle(1, 0),
 		"option SessionIdle":       SessionIdle(0),
-		"nil Option":               nil,
+		"nil ReadOption":           nil,
 	} {
 		_, s := beam.NewPipelineWithRoot()
 		_, err := TryRead(s, testSub, opt)
-		require.ErrorContains(t, err, want)
-		err = TryWrite(s, testTopic, beam.Create(s, Message{}), opt)
 		require.ErrorContains(t, err, want)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/mqttbeam/mqttbeam/internal/resname"
 )
 
 func init() {
@@ -31,19 +33,19 @@ var (
 // so nothing is dropped (a retried bundle can publish duplicates). Write
 // panics when the arguments or options are invalid; TryWrite returns the
 // error instead.
-func Write(s beam.Scope, topic string, col beam.PCollection, opts ...Option) {
+func Write(s beam.Scope, topic string, col beam.PCollection, opts ...WriteOption) {
 	if err := TryWrite(s, topic, col, opts...); err != nil {
 		panic(err)
 	}
 }
 
 // TryWrite is Write returning an error instead of panicking.
-func TryWrite(s beam.Scope, topic string, col beam.PCollection, opts ...Option) error {
-	cfg, err := newConfig(opts)
+func TryWrite(s beam.Scope, topic string, col beam.PCollection, opts ...WriteOption) error {
+	cfg, err := newWriteConfig(opts)
 	if err != nil {
 		return err
 	}
-	if _, err := parseName(topicName, "topic", topic); err != nil {
+	if _, err := parseName(resname.TopicRE, "topic", topic); err != nil {
 		return err
 	}
 	want := reflect.TypeOf(Message{})
@@ -64,7 +66,7 @@ func TryWrite(s beam.Scope, topic string, col beam.PCollection, opts ...Option) 
 // writeFn is the DoFn behind Write.
 type writeFn struct {
 	Topic string
-	Cfg   config
+	Cfg   writeConfig
 
 	pub     *publisher
 	pending []pendingPublish
@@ -154,7 +156,7 @@ type publisher struct {
 
 // acquire returns the publisher for topic with cfg's settings, creating it
 // when none is cached.
-func (c *publisherCache) acquire(ctx context.Context, topic string, cfg *config) (*publisher, error) {
+func (c *publisherCache) acquire(ctx context.Context, topic string, cfg *writeConfig) (*publisher, error) {
 	key := fmt.Sprintf("%s\x00%s\x00%t\x00%d\x00%d\x00%v\x00%v", topic, cfg.Endpoint, cfg.Ordering,
 		cfg.BatchCount, cfg.BatchBytes, cfg.BatchDelay, cfg.PublishTimeout)
 	c.mu.Lock()
@@ -163,11 +165,11 @@ func (c *publisherCache) acquire(ctx context.Context, topic string, cfg *config)
 		p.refs++
 		return p, nil
 	}
-	project, err := parseName(topicName, "topic", topic)
+	project, err := parseName(resname.TopicRE, "topic", topic)
 	if err != nil {
 		return nil, err
 	}
-	client, err := newClient(ctx, project, cfg)
+	client, err := newClient(ctx, project, &cfg.clientConfig)
 	if err != nil {
 		return nil, err
 	}

@@ -80,8 +80,8 @@ func (r *readFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&r.bundleTime, "bundle-time", 0, "duration of mqttio.MaxBundle (0: mqttio's default)")
 }
 
-func (r *readFlags) options() []mqttio.Option {
-	opts := []mqttio.Option{mqttio.InflightWindow(r.window)}
+func (r *readFlags) options() []mqttio.ReadOption {
+	opts := []mqttio.ReadOption{mqttio.InflightWindow(r.window)}
 	if r.maxBuffered > 0 {
 		opts = append(opts, mqttio.MaxBuffered(r.maxBuffered))
 	}
@@ -101,7 +101,7 @@ func (r *readFlags) options() []mqttio.Option {
 // readPipeline reads limit messages from topic into countFn.
 func readPipeline(c *common, rf *readFlags, clientID, topic string, limit int64) *beam.Pipeline {
 	p, s := beam.NewPipelineWithRoot()
-	opts := append([]mqttio.Option{
+	opts := append([]mqttio.ReadOption{
 		mqttio.QoS(c.qos),
 		mqttio.ClientID(clientID),
 		mqttio.MaxRecords(limit),

@@ -17,6 +17,11 @@ import (
 	"github.com/mqttbeam/mqttbeam/templates/internal/metadata"
 )
 
+// LauncherEnv is the variable a flex template's image sets to the path of
+// the Go pipeline binary (Google's Go launcher reads it); the pipelines
+// detect a template launch by it.
+const LauncherEnv = "FLEX_TEMPLATE_GO_BINARY"
+
 //go:embed Dockerfile.tmpl
 var dockerfileText string
 
@@ -26,7 +31,8 @@ var dockerfileTmpl = template.Must(template.New("Dockerfile").Parse(dockerfileTe
 // builds ./pipelines/NAME into /template/NAME on the launcher image.
 func Dockerfile(name string) ([]byte, error) {
 	var b bytes.Buffer
-	if err := dockerfileTmpl.Execute(&b, struct{ Name string }{name}); err != nil {
+	data := struct{ Name, LauncherEnv string }{name, LauncherEnv}
+	if err := dockerfileTmpl.Execute(&b, data); err != nil {
 		return nil, fmt.Errorf("rendering the Dockerfile of %s: %w", name, err)
 	}
 	return b.Bytes(), nil

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/mqttbeam/mqttbeam/internal/secrets"
+	"github.com/mqttbeam/mqttbeam/internal/resname"
 	"github.com/mqttbeam/mqttbeam/mqttio"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/secrets"
 )
 
 // Embedded is the --broker value that runs an in-process broker.
@@ -99,7 +100,7 @@ func (m *MQTT) Validate(local bool) error {
 	if (m.Password != "" || m.PasswordSecret != "") && m.Username == "" {
 		errs = append(errs, Errorf("username", "is required with a password"))
 	}
-	if m.PasswordSecret != "" && !secretRE.MatchString(m.PasswordSecret) {
+	if m.PasswordSecret != "" && !resname.SecretVersionRE.MatchString(m.PasswordSecret) {
 		errs = append(errs, Errorf("password_secret", "%q is not a secret version: projects/PROJECT/secrets/SECRET/versions/VERSION", m.PasswordSecret))
 	}
 	if m.TLSKey != "" && !local {
@@ -114,7 +115,7 @@ func (m *MQTT) Validate(local bool) error {
 	case m.TLSCert == "" && (m.TLSKey != "" || m.TLSKeySecret != ""):
 		errs = append(errs, Errorf("tls_cert", "is required with a client key (--tls_key or --tls_key_secret)"))
 	}
-	if m.TLSKeySecret != "" && !secretRE.MatchString(m.TLSKeySecret) {
+	if m.TLSKeySecret != "" && !resname.SecretVersionRE.MatchString(m.TLSKeySecret) {
 		errs = append(errs, Errorf("tls_key_secret", "%q is not a secret version: projects/PROJECT/secrets/SECRET/versions/VERSION", m.TLSKeySecret))
 	}
 	// The PEM files are read when the pipeline is built and travel with it,
@@ -130,12 +131,31 @@ func (m *MQTT) Validate(local bool) error {
 	return Join(errs...)
 }
 
-// Options are the mqttio options of the connection, for Read and Write
-// alike. With --password_secret and --tls_key_secret, the workers read the
-// password and the client key from Secret Manager when they connect; they
-// never travel with the job.
-func (m *MQTT) Options() []mqttio.Option {
-	opts := []mqttio.Option{mqttio.QoS(m.QoS), mqttio.ClientID(m.ClientID), mqttio.InflightWindow(m.InflightWindow)}
+// ReadOptions are the mqttio.Read options of the flags, then extra. With
+// --password_secret and --tls_key_secret, the workers read the password and
+// the client key from Secret Manager when they connect; they never travel
+// with the job.
+func (m *MQTT) ReadOptions(extra ...mqttio.ReadOption) []mqttio.ReadOption {
+	opts := []mqttio.ReadOption{mqttio.InflightWindow(m.InflightWindow)}
+	for _, o := range m.connOptions() {
+		opts = append(opts, o)
+	}
+	return append(opts, extra...)
+}
+
+// WriteOptions are the mqttio.Write options of the flags, then extra; see
+// ReadOptions.
+func (m *MQTT) WriteOptions(extra ...mqttio.WriteOption) []mqttio.WriteOption {
+	var opts []mqttio.WriteOption
+	for _, o := range m.connOptions() {
+		opts = append(opts, o)
+	}
+	return append(opts, extra...)
+}
+
+// connOptions are the options of the connection, for Read and Write alike.
+func (m *MQTT) connOptions() []mqttio.Option {
+	opts := []mqttio.Option{mqttio.QoS(m.QoS), mqttio.ClientID(m.ClientID)}
 	switch {
 	case m.PasswordSecret != "":
 		opts = append(opts, mqttio.CredentialsFrom(m.Username, secrets.Access, m.PasswordSecret))

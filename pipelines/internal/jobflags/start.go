@@ -14,8 +14,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
-	"github.com/mqttbeam/mqttbeam/internal/progress"
 	"github.com/mqttbeam/mqttbeam/mqttio"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/progress"
 )
 
 // Start begins a job's main: it parses the command line (the job registered

@@ -7,8 +7,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mqttbeam/mqttbeam/internal/secrets"
-	"github.com/mqttbeam/mqttbeam/internal/secrets/secretstest"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/secrets"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/secrets/secretstest"
 )
 
 func TestAccess(t *testing.T) {

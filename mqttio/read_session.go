@@ -32,7 +32,7 @@ type session struct {
 	id      string
 	brokers []string
 	filters map[string]byte
-	cfg     *config
+	cfg     *readConfig
 
 	// Fed by the paho message handler; bounded, so a full buffer stops the
 	// connection's reader and leaves the backlog on the broker.
@@ -56,7 +56,7 @@ type session struct {
 // acquire returns the session of reader clientID, locked for the calling
 // bundle (see streamread.Cache.Acquire), creating it with its log numbered
 // from start when there is none.
-func acquire(clientID, spec string, start int64, brokers []string, filters map[string]byte, cfg *config) *session {
+func acquire(clientID, spec string, start int64, brokers []string, filters map[string]byte, cfg *readConfig) *session {
 	open := func() (*session, error) { return newSession(clientID, brokers, filters, cfg), nil }
 	s, _ := sessions.Acquire(clientID, spec, start, open)
 	return s
@@ -81,7 +81,7 @@ func (s *session) Lease() *streamread.Lease { return &s.lease }
 // Offsets is the session's log, for the cache.
 func (s *session) Offsets() streamread.Offsets { return &s.log }
 
-func newSession(id string, brokers []string, filters map[string]byte, cfg *config) *session {
+func newSession(id string, brokers []string, filters map[string]byte, cfg *readConfig) *session {
 	return &session{
 		id:      id,
 		brokers: brokers,

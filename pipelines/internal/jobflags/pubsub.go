@@ -6,26 +6,14 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mqttbeam/mqttbeam/internal/resname"
 	"github.com/mqttbeam/mqttbeam/mqttio"
-)
-
-// TopicRegex and SubscriptionRegex are the patterns of Pub/Sub topic and
-// subscription flags (full resource names), also used in the templates'
-// metadata.
-const (
-	TopicRegex        = `^projects/[a-z0-9][a-z0-9.:-]{0,62}/topics/[A-Za-z][A-Za-z0-9._~+%-]{2,254}$`
-	SubscriptionRegex = `^projects/[a-z0-9][a-z0-9.:-]{0,62}/subscriptions/[A-Za-z][A-Za-z0-9._~+%-]{2,254}$`
-)
-
-var (
-	topicRE        = regexp.MustCompile(TopicRegex)
-	subscriptionRE = regexp.MustCompile(SubscriptionRegex)
 )
 
 // PubSubTopic checks a projects/PROJECT/topics/TOPIC flag value; empty is
 // allowed.
 func PubSubTopic(name, v string) error {
-	if v == "" || topicRE.MatchString(v) {
+	if v == "" || resname.TopicRE.MatchString(v) {
 		return nil
 	}
 	return Errorf(name, "%q is not a Pub/Sub topic as projects/PROJECT/topics/TOPIC", v)
@@ -34,7 +22,7 @@ func PubSubTopic(name, v string) error {
 // PubSubSubscription checks a projects/PROJECT/subscriptions/SUBSCRIPTION
 // flag value; empty is allowed.
 func PubSubSubscription(name, v string) error {
-	if v == "" || subscriptionRE.MatchString(v) {
+	if v == "" || resname.SubscriptionRE.MatchString(v) {
 		return nil
 	}
 	return Errorf(name, "%q is not a Pub/Sub subscription as projects/PROJECT/subscriptions/SUBSCRIPTION", v)

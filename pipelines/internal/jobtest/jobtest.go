@@ -18,6 +18,8 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mqttbeam/mqttbeam/transforms/jsonl"
 )
 
 // RunChild runs main and exits when the environment variable env holds the
@@ -66,20 +68,12 @@ func ParseFlags(register func(*flag.FlagSet), validate func() error, args ...str
 	return validate()
 }
 
-// ReadJSONL reads a newline-delimited JSON file of T.
+// ReadJSONL reads a newline-delimited JSON file of T (jsonl.ReadFile),
+// failing the test when it cannot.
 func ReadJSONL[T any](t *testing.T, path string) []T {
 	t.Helper()
-	f, err := os.Open(path)
+	out, err := jsonl.ReadFile[T](path)
 	require.NoError(t, err)
-	defer f.Close()
-	var out []T
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var v T
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &v), "%s: %s", path, sc.Text())
-		out = append(out, v)
-	}
-	require.NoError(t, sc.Err())
 	return out
 }
 

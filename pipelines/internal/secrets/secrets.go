@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"regexp"
 
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
@@ -16,6 +15,8 @@ import (
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/mqttbeam/mqttbeam/internal/resname"
 )
 
 func init() {
@@ -27,17 +28,12 @@ func init() {
 // credentials.
 const EndpointEnv = "MQTTBEAM_SECRETMANAGER_ENDPOINT"
 
-// VersionRegex is the form of a secret version's resource name.
-const VersionRegex = `^projects/[^/]+/secrets/[^/]+/versions/[^/]+$`
-
-var versionRE = regexp.MustCompile(VersionRegex)
-
 // Access returns the payload of the Secret Manager secret version name
 // (projects/P/secrets/S/versions/V, V a number or "latest"), read with the
 // worker's default credentials (on Dataflow: the worker service account,
 // which needs roles/secretmanager.secretAccessor on the secret).
 func Access(ctx context.Context, name string) (string, error) {
-	if !versionRE.MatchString(name) {
+	if !resname.SecretVersionRE.MatchString(name) {
 		return "", fmt.Errorf("secrets: %q is not a secret version (projects/P/secrets/S/versions/V)", name)
 	}
 	var opts []option.ClientOption

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/mqttbeam/mqttbeam/internal/outputs"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/outputs"
 )
 
 // OpenOutputs makes a job's outputs from its output flags: local JSON lines

@@ -8,11 +8,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
-	"github.com/mqttbeam/mqttbeam/internal/secrets"
+	"github.com/mqttbeam/mqttbeam/internal/resname"
 )
 
 // List is a flag that takes comma-separated values and may be repeated.
@@ -72,16 +71,9 @@ func Errorf(name, format string, args ...any) error {
 	return fmt.Errorf("--%s: "+format, append([]any{name}, args...)...)
 }
 
-// TableRegex is the pattern of a BigQuery table flag, PROJECT:DATASET.TABLE
-// (a project id may carry a domain, "example.com:project"), also used in the
-// templates' metadata.
-const TableRegex = `^([a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]:[A-Za-z0-9_]+\.[A-Za-z0-9_-]+$`
-
-var tableRE = regexp.MustCompile(TableRegex)
-
 // Table checks a PROJECT:DATASET.TABLE flag value; empty is allowed.
 func Table(name, v string) error {
-	if v == "" || tableRE.MatchString(v) {
+	if v == "" || resname.TableRE.MatchString(v) {
 		return nil
 	}
 	return Errorf(name, "%q is not a BigQuery table as PROJECT:DATASET.TABLE (e.g. my-project:telemetry.aggregates)", v)
@@ -117,6 +109,3 @@ func OneOf(name, v string, allowed ...string) error {
 func Join(errs ...error) error {
 	return errors.Join(errs...)
 }
-
-// secretRE is a Secret Manager secret version's resource name.
-var secretRE = regexp.MustCompile(secrets.VersionRegex)

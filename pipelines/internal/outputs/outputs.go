@@ -11,7 +11,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 
-	"github.com/mqttbeam/mqttbeam/internal/progress"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/progress"
 	"github.com/mqttbeam/mqttbeam/transforms/bigqueryio"
 	"github.com/mqttbeam/mqttbeam/transforms/jsonl"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/mqttbeam/mqttbeam/internal/secrets"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/secrets"
 )
 
 // Start serves versions (secret version name -> payload) on a free port

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mqttbeam/mqttbeam/internal/bqtest"
-	"github.com/mqttbeam/mqttbeam/internal/jobflags/jobtest"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobtest"
 	"github.com/mqttbeam/mqttbeam/transforms/bigqueryio"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 )
