@@ -2,7 +2,6 @@ package brokertest
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -11,8 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,8 +22,8 @@ const (
 	// turns a missing mosquitto binary from a skipped test into a failure.
 	RequireMosquittoEnv = "MQTTBEAM_REQUIRE_MOSQUITTO"
 
-	// installHint is the skip or failure message when mosquitto is missing.
-	installHint = "mosquitto not installed: apt-get install -y mosquitto mosquitto-clients"
+	// mosquittoInstall installs mosquitto.
+	mosquittoInstall = "apt-get install -y mosquitto mosquitto-clients"
 
 	// readyTimeout bounds how long mosquitto may take to accept connections.
 	readyTimeout = 10 * time.Second
@@ -45,6 +42,7 @@ type mosquittoConfig struct {
 	maxInflight       int // -1: mosquitto's default (20)
 	maxQueued         int
 	websocket         bool
+	bridges           []Bridge
 }
 
 // MosquittoOption configures the broker started by Mosquitto. It returns an
@@ -138,21 +136,74 @@ func MosquittoWebsocket() MosquittoOption {
 	}
 }
 
-// MosquittoBroker is a mosquitto process started by Mosquitto. (The type
-// cannot share the function's name in Go.) Sessions live in memory only
-// (persistence false), so Restart discards them.
+// Bridge describes a bridge from a Mosquitto broker to another broker (an
+// edge broker forwarding to a cloud cluster): one "connection" section of
+// mosquitto's configuration.
+type Bridge struct {
+	// Name names the connection; it is also the bridge's client id on the
+	// remote broker, with a persistent session (cleansession false).
+	Name string
+	// Address is the remote broker's "host:port".
+	Address string
+	// CAFile, when not empty, makes the bridge connect over TLS, trusting
+	// only this authority and verifying the address's host.
+	CAFile string
+	// Topics are mosquitto "topic" patterns: "PATTERN out|in|both QOS", e.g.
+	// "devices/+/telemetry/# out 1" (local to remote) and
+	// "devices/+/commands in 1" (remote to local).
+	Topics []string
+}
+
+// MosquittoBridge adds a bridge to the broker's configuration. The bridge
+// speaks MQTT 3.1.1 without mosquitto's private bridge flag (try_private
+// false), which brokers other than mosquitto refuse, and retries its
+// connection every second or two.
+func MosquittoBridge(b Bridge) MosquittoOption {
+	return func(cfg *mosquittoConfig) error {
+		if b.Name == "" || strings.ContainsAny(b.Name, " \r\n") {
+			return fmt.Errorf("MosquittoBridge: name %q must be non-empty without spaces or line breaks", b.Name)
+		}
+		if _, _, err := net.SplitHostPort(b.Address); err != nil {
+			return fmt.Errorf("MosquittoBridge(%s): address: %w", b.Name, err)
+		}
+		if len(b.Topics) == 0 {
+			return fmt.Errorf("MosquittoBridge(%s): no topics", b.Name)
+		}
+		for _, v := range append([]string{b.CAFile}, b.Topics...) {
+			if strings.ContainsAny(v, "\r\n") {
+				return fmt.Errorf("MosquittoBridge(%s): %q contains a line break", b.Name, v)
+			}
+		}
+		cfg.bridges = append(cfg.bridges, b)
+		return nil
+	}
+}
+
+// config returns b's section of mosquitto's configuration.
+func (b Bridge) config() string {
+	var conf strings.Builder
+	fmt.Fprintf(&conf, "\nconnection %s\naddress %s\nclientid %s\n", b.Name, b.Address, b.Name)
+	conf.WriteString("bridge_protocol_version mqttv311\ntry_private false\ncleansession false\n")
+	conf.WriteString("notifications false\nrestart_timeout 1 2\nkeepalive_interval 10\n")
+	if b.CAFile != "" {
+		fmt.Fprintf(&conf, "bridge_cafile %s\nbridge_insecure false\n", b.CAFile)
+	}
+	for _, t := range b.Topics {
+		fmt.Fprintf(&conf, "topic %s\n", t)
+	}
+	return conf.String()
+}
+
+// MosquittoBroker is a mosquitto process started by Mosquitto or
+// StartMosquitto. (The type cannot share the function's name in Go.)
+// Sessions live in memory only (persistence false), so Restart discards them.
 type MosquittoBroker struct {
-	tb       testing.TB
-	bin      string
+	tb       testing.TB // nil when started by StartMosquitto
 	confFile string
-	addrs    []string // listener addresses, probed for readiness
 	url      string
 	tlsURL   string
 	wsURL    string
-	logs     *logBuffer
-
-	mu   sync.Mutex
-	proc *process // nil while stopped
+	d        *daemon
 }
 
 // Mosquitto starts the mosquitto binary with a configuration generated in
@@ -163,67 +214,70 @@ type MosquittoBroker struct {
 // shown with t.Log only if the test fails.
 //
 // Without the mosquitto binary the test is skipped, or fails if the
-// environment variable MQTTBEAM_REQUIRE_MOSQUITTO is "1".
+// environment variable MQTTBEAM_REQUIRE_MOSQUITTO (or
+// MQTTBEAM_REQUIRE_BROKERS) is "1".
 func Mosquitto(t testing.TB, opts ...MosquittoOption) *MosquittoBroker {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
+	m, err := StartMosquitto(t.TempDir(), opts...)
 	if err != nil {
-		// Debian installs it in /usr/sbin, which is not on every user's PATH.
-		bin, err = exec.LookPath("/usr/sbin/mosquitto")
+		SkipOrFail(t, err)
 	}
-	if err != nil {
-		if os.Getenv(RequireMosquittoEnv) == "1" {
-			t.Fatal(installHint)
-		}
-		t.Skip(installHint)
-	}
-
-	cfg := mosquittoConfig{maxInflight: -1}
-	for i, opt := range opts {
-		if opt == nil {
-			t.Fatalf("brokertest: mosquitto option %d is nil", i)
-		}
-		if err := opt(&cfg); err != nil {
-			t.Fatalf("brokertest: %v", err)
-		}
-	}
-	if cfg.requireClientCert && cfg.certs == nil {
-		t.Fatal("brokertest: MosquittoRequireClientCert needs MosquittoTLS")
-	}
-
-	dir := t.TempDir()
-	m := &MosquittoBroker{tb: t, bin: bin, confFile: filepath.Join(dir, "mosquitto.conf"), logs: new(logBuffer)}
+	m.tb = t
 	// Registered first so that it runs last, after Stop has logged shutdown.
 	t.Cleanup(func() {
 		if t.Failed() {
-			conf, _ := os.ReadFile(m.confFile)
-			t.Logf("mosquitto config %s:\n%s\nmosquitto log:\n%s", m.confFile, conf, m.logs)
+			t.Log(m.Describe())
 		}
 	})
+	t.Cleanup(m.Stop)
+	return m
+}
+
+// StartMosquitto is Mosquitto for programs: it writes its files into dir
+// (which must exist) and returns an error instead of failing a test (a
+// *NotInstalledError without the binary). The caller stops the broker with
+// Close.
+func StartMosquitto(dir string, opts ...MosquittoOption) (*MosquittoBroker, error) {
+	bin := lookBin("mosquitto", "/usr/sbin/mosquitto")
+	if bin == "" {
+		return nil, &NotInstalledError{Broker: "mosquitto", Install: mosquittoInstall}
+	}
+	cfg := mosquittoConfig{maxInflight: -1}
+	for i, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("brokertest: mosquitto option %d is nil", i)
+		}
+		if err := opt(&cfg); err != nil {
+			return nil, fmt.Errorf("brokertest: %w", err)
+		}
+	}
+	if cfg.requireClientCert && cfg.certs == nil {
+		return nil, errors.New("brokertest: MosquittoRequireClientCert needs MosquittoTLS")
+	}
+
+	m := &MosquittoBroker{confFile: filepath.Join(dir, "mosquitto.conf")}
+	m.d = &daemon{name: "mosquitto", argv: []string{bin, "-c", m.confFile}, ready: readyTimeout, logs: new(logBuffer)}
 	passwordFile := ""
 	if cfg.user != "" {
 		passwordFile = filepath.Join(dir, "passwd")
 		if err := writePasswordFile(passwordFile, cfg.user, cfg.password); err != nil {
-			t.Fatalf("brokertest: %v", err)
+			return nil, fmt.Errorf("brokertest: %w", err)
 		}
 	}
-
 	for attempt := 1; ; attempt++ {
 		err := m.configure(&cfg, passwordFile)
 		if err == nil {
-			err = m.start()
+			err = m.d.start()
 		}
 		if err == nil {
-			break
+			return m, nil
 		}
 		// A port chosen free may have been taken before mosquitto bound it.
-		if attempt == startAttempts || !strings.Contains(m.logs.String(), "Address already in use") {
-			t.Fatalf("brokertest: start mosquitto: %v", err)
+		if attempt == startAttempts || !strings.Contains(m.d.logs.String(), "Address already in use") {
+			return nil, fmt.Errorf("brokertest: start mosquitto: %w\n%s", err, m.Describe())
 		}
-		m.logs.mark("retrying with other ports")
+		m.d.logs.mark("retrying with other ports")
 	}
-	t.Cleanup(m.Stop)
-	return m
 }
 
 // configure chooses free ports and writes the configuration file for cfg.
@@ -246,7 +300,7 @@ func (m *MosquittoBroker) configure(cfg *mosquittoConfig, passwordFile string) e
 	}
 	fmt.Fprintf(&conf, "max_queued_messages %d\n", cfg.maxQueued)
 
-	m.addrs = m.addrs[:0]
+	var addrs []string
 	addListener := func() (string, error) {
 		port, err := ports.Free("127.0.0.1")
 		if err != nil {
@@ -254,7 +308,7 @@ func (m *MosquittoBroker) configure(cfg *mosquittoConfig, passwordFile string) e
 		}
 		fmt.Fprintf(&conf, "\nlistener %d 127.0.0.1\n", port)
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		m.addrs = append(m.addrs, addr)
+		addrs = append(addrs, addr)
 		return addr, nil
 	}
 	addr, err := addListener()
@@ -279,17 +333,18 @@ func (m *MosquittoBroker) configure(cfg *mosquittoConfig, passwordFile string) e
 		m.wsURL = "ws://" + addr
 		conf.WriteString("protocol websockets\n")
 	}
-	if err := os.WriteFile(m.confFile, []byte(conf.String()), 0o600); err != nil {
-		return fmt.Errorf("write mosquitto config: %w", err)
+	for _, b := range cfg.bridges {
+		conf.WriteString(b.config())
 	}
-	return nil
+	m.d.addrs = addrs
+	return writeFile(m.confFile, conf.String(), 0o600)
 }
 
 // writePasswordFile creates a mosquitto password file holding user.
 func writePasswordFile(path, user, password string) error {
-	bin, err := exec.LookPath("mosquitto_passwd")
-	if err != nil {
-		return fmt.Errorf("MosquittoAuth needs mosquitto_passwd: %w", err)
+	bin := lookBin("mosquitto_passwd", "/usr/bin/mosquitto_passwd")
+	if bin == "" {
+		return errors.New("MosquittoAuth needs mosquitto_passwd")
 	}
 	out, err := exec.Command(bin, "-b", "-c", path, user, password).CombinedOutput()
 	if err != nil {
@@ -309,22 +364,35 @@ func (m *MosquittoBroker) TLSURL() string { return m.tlsURL }
 // "ws://127.0.0.1:40125", or "" without MosquittoWebsocket.
 func (m *MosquittoBroker) WSURL() string { return m.wsURL }
 
+// Describe returns the broker's configuration file and its log so far, for
+// failure messages.
+func (m *MosquittoBroker) Describe() string {
+	conf, _ := os.ReadFile(m.confFile)
+	return fmt.Sprintf("mosquitto config %s:\n%s\nmosquitto log:\n%s", m.confFile, conf, m.d.logs)
+}
+
 // Stop stops mosquitto: SIGTERM, then SIGKILL if it has not exited within
 // five seconds. It reports through the test if mosquitto had already exited
 // on its own or could not be stopped cleanly. Stopping a stopped broker does
 // nothing; Stop runs automatically when the test ends.
 func (m *MosquittoBroker) Stop() {
-	m.tb.Helper()
-	m.mu.Lock()
-	p := m.proc
-	m.proc = nil
-	m.mu.Unlock()
-	if p == nil {
-		return
-	}
-	if err := p.stop(); err != nil {
+	if err := m.Close(); err != nil && m.tb != nil {
+		m.tb.Helper()
 		m.tb.Errorf("brokertest: %v", err)
 	}
+}
+
+// Close is Stop for programs: it returns what Stop reports.
+func (m *MosquittoBroker) Close() error { return m.d.stop() }
+
+// Kill ends mosquitto with SIGKILL, as a crash would; Start brings it back.
+func (m *MosquittoBroker) Kill() error { return m.d.kill() }
+
+// Start starts a stopped or killed mosquitto again with the same
+// configuration on the same ports.
+func (m *MosquittoBroker) Start() error {
+	m.d.logs.mark("start")
+	return m.d.start()
 }
 
 // Restart stops mosquitto and starts it again with the same configuration on
@@ -334,104 +402,7 @@ func (m *MosquittoBroker) Stop() {
 func (m *MosquittoBroker) Restart(t testing.TB) {
 	t.Helper()
 	m.Stop()
-	m.logs.mark("restart")
-	if err := m.start(); err != nil {
+	if err := m.Start(); err != nil {
 		t.Fatalf("brokertest: restart mosquitto: %v", err)
 	}
-}
-
-// start runs mosquitto with m.confFile and waits until all listeners accept
-// connections. On failure the process is gone when start returns.
-func (m *MosquittoBroker) start() error {
-	cmd := exec.Command(m.bin, "-c", m.confFile)
-	cmd.Stdout = m.logs
-	cmd.Stderr = m.logs
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("run %s: %w", m.bin, err)
-	}
-	p := &process{cmd: cmd, exited: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
-
-	alive, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	go func() {
-		select {
-		case <-p.exited:
-			cancel(fmt.Errorf("mosquitto exited: %w", p.err))
-		case <-alive.Done():
-		}
-	}()
-	ctx, cancelTimeout := context.WithTimeout(alive, readyTimeout)
-	defer cancelTimeout()
-	if err := ports.WaitAccepting(ctx, m.addrs...); err != nil {
-		return errors.Join(err, p.stop())
-	}
-
-	m.mu.Lock()
-	m.proc = p
-	m.mu.Unlock()
-	return nil
-}
-
-// process is one run of the mosquitto binary.
-type process struct {
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once cmd.Wait has returned
-	err    error         // cmd.Wait's result, set before exited is closed
-}
-
-// stop terminates the process with SIGTERM, or SIGKILL after stopTimeout,
-// and waits for it to exit.
-func (p *process) stop() error {
-	select {
-	case <-p.exited:
-		return fmt.Errorf("mosquitto had exited on its own: %v", p.err)
-	default:
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("send SIGTERM to mosquitto: %w", err)
-	}
-	timer := time.NewTimer(stopTimeout)
-	defer timer.Stop()
-	select {
-	case <-p.exited:
-		if p.err != nil {
-			return fmt.Errorf("mosquitto exit after SIGTERM: %w", p.err)
-		}
-		return nil
-	case <-timer.C:
-	}
-	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("kill mosquitto: %w", err)
-	}
-	<-p.exited
-	return fmt.Errorf("mosquitto ignored SIGTERM for %v and was killed", stopTimeout)
-}
-
-// logBuffer collects mosquitto's output; it is safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write appends p to the log.
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// mark appends a line that separates the runs of mosquitto in the log.
-func (l *logBuffer) mark(event string) {
-	fmt.Fprintf(l, "----- brokertest: %s -----\n", event)
-}
-
-// String returns everything logged so far.
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
