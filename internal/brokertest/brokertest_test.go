@@ -16,20 +16,23 @@ import (
 	"github.com/mqttbeam/mqttbeam/internal/certs"
 )
 
-// pubSub checks that a message published through pubURL reaches a
-// subscriber connected with sub.
-func pubSub(t *testing.T, sub *paho.ClientOptions, pubURL string) {
+// pubSub checks that a message published by a client connected with pub
+// reaches a subscriber connected with sub.
+func pubSub(t *testing.T, sub, pub *paho.ClientOptions) {
 	t.Helper()
 	in := brokertest.NewInbox(1)
 	brokertest.Await(t, brokertest.Connect(t, sub).Subscribe("brokertest/+", 1, in.Handle))
-	pub := brokertest.Connect(t, brokertest.ClientOptions(pubURL, "pub"))
-	brokertest.Await(t, pub.Publish("brokertest/x", 1, false, "ping"))
+	pubClient := brokertest.Connect(t, pub)
+	brokertest.Await(t, pubClient.Publish("brokertest/x", 1, false, "ping"))
 	require.Equal(t, []string{"ping"}, brokertest.Payloads(in.Next(t, 1)))
 }
 
+// publisher returns the options of a publishing client of url.
+func publisher(url string) *paho.ClientOptions { return brokertest.ClientOptions(url, "pub") }
+
 func TestEmbedded(t *testing.T) {
 	b := brokertest.Embedded(t)
-	pubSub(t, brokertest.ClientOptions(b.URL(), "sub"), b.URL())
+	pubSub(t, brokertest.ClientOptions(b.URL(), "sub"), publisher(b.URL()))
 }
 
 func TestMosquitto(t *testing.T) {
@@ -37,7 +40,7 @@ func TestMosquitto(t *testing.T) {
 	require.Regexp(t, `^tcp://127\.0\.0\.1:\d+$`, m.URL())
 	require.Empty(t, m.TLSURL())
 	require.Empty(t, m.WSURL())
-	pubSub(t, brokertest.ClientOptions(m.URL(), "sub"), m.URL())
+	pubSub(t, brokertest.ClientOptions(m.URL(), "sub"), publisher(m.URL()))
 }
 
 func TestMosquittoTLS(t *testing.T) {
@@ -48,7 +51,7 @@ func TestMosquittoTLS(t *testing.T) {
 
 	trusting, err := certs.ClientTLSConfig(c.CAFile, "", "")
 	require.NoError(t, err)
-	pubSub(t, brokertest.ClientOptions(m.TLSURL(), "sub").SetTLSConfig(trusting), m.URL())
+	pubSub(t, brokertest.ClientOptions(m.TLSURL(), "sub").SetTLSConfig(trusting), publisher(m.URL()))
 
 	untrusting, err := certs.ClientTLSConfig(c.OtherCAFile, "", "")
 	require.NoError(t, err)
@@ -69,7 +72,7 @@ func TestMosquittoRequireClientCert(t *testing.T) {
 
 	with, err := certs.ClientTLSConfig(c.CAFile, c.ClientCert, c.ClientKey)
 	require.NoError(t, err)
-	pubSub(t, brokertest.ClientOptions(m.TLSURL(), "holder").SetTLSConfig(with), m.URL())
+	pubSub(t, brokertest.ClientOptions(m.TLSURL(), "holder").SetTLSConfig(with), publisher(m.URL()))
 }
 
 func TestMosquittoAuth(t *testing.T) {
@@ -86,7 +89,7 @@ func TestMosquittoAuth(t *testing.T) {
 func TestMosquittoWebsocket(t *testing.T) {
 	m := brokertest.Mosquitto(t, brokertest.MosquittoWebsocket())
 	require.Regexp(t, `^ws://127\.0\.0\.1:\d+$`, m.WSURL())
-	pubSub(t, brokertest.ClientOptions(m.WSURL(), "ws-sub"), m.URL())
+	pubSub(t, brokertest.ClientOptions(m.WSURL(), "ws-sub"), publisher(m.URL()))
 }
 
 func TestMosquittoRestart(t *testing.T) {
@@ -113,7 +116,7 @@ func TestMosquittoRestart(t *testing.T) {
 	case <-time.After(brokertest.Timeout):
 		t.Fatal("client did not reconnect after the restart")
 	}
-	pubSub(t, brokertest.ClientOptions(m.URL(), "sub"), m.URL())
+	pubSub(t, brokertest.ClientOptions(m.URL(), "sub"), publisher(m.URL()))
 
 	m.Stop()
 	_, err := brokertest.TryConnect(brokertest.ClientOptions(m.URL(), "after-stop"))

@@ -139,16 +139,7 @@ func RabbitMQ(t testing.TB, opts ...RabbitMQOption) *RabbitMQCluster {
 	if err != nil {
 		SkipOrFail(t, err)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(c.Describe())
-		}
-	})
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("brokertest: %v", err)
-		}
-	})
+	cleanupServer(t, c.Describe, c.Close)
 	return c
 }
 

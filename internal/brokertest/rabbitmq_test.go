@@ -27,7 +27,7 @@ func TestRabbitMQCluster(t *testing.T) {
 	trusting, err := certs.ClientTLSConfig(c.CAFile, "", "")
 	require.NoError(t, err)
 	sub := brokertest.ClientOptions(r.TLSURL(1), "sub").SetCleanSession(false).SetTLSConfig(trusting)
-	pubSub(t, sub, r.URL(0))
+	pubSub(t, sub, publisher(r.URL(0)))
 
 	queues, err := r.Queues(0)
 	require.NoError(t, err)
@@ -39,5 +39,5 @@ func TestRabbitMQCluster(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, queues, brokertest.RabbitMQQueue{Name: "mqtt-subscription-subqos1", Type: "classic", Node: -1, Messages: -1}, "the queue is down with its node")
 	require.NoError(t, r.Start(1))
-	pubSub(t, brokertest.ClientOptions(r.URL(1), "sub2"), r.URL(0))
+	pubSub(t, brokertest.ClientOptions(r.URL(1), "sub2"), publisher(r.URL(0)))
 }
