@@ -1,0 +1,269 @@
+package interop
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mqttbeam/mqttbeam/mqttio"
+)
+
+// root returns the topic level under which t publishes, so that the checks
+// sharing a broker do not see each other's messages.
+func root(t *testing.T) string { return id(t, "") }
+
+// read adds a Read of filters on url as tg's user to p, with client id
+// clientID, and returns the key its messages are kept under.
+func (p *pipeline) read(tg *target, name, url, clientID string, filters []string, qos int) string {
+	return p.keep(name, mqttio.Read(p.s, []string{url}, filters, mqttio.ClientID(clientID), mqttio.QoS(qos),
+		mqttio.Credentials(tg.user, tg.password), mqttio.InflightWindow(tg.window())))
+}
+
+// TestQoS reads at QoS 0, 1 and 2 what is published at the same QoS: every
+// message arrives, with the QoS the broker grants (RabbitMQ grants at most
+// 1: a QoS 2 read gets QoS 1 deliveries, still at least once).
+func TestQoS(t *testing.T) {
+	forEach(t, func(t *testing.T, tg *target) {
+		p := newPipeline(t)
+		keys := make([]string, 3)
+		for q := range keys {
+			keys[q] = p.read(tg, fmt.Sprint("qos", q), tg.url, id(t, fmt.Sprint("-q", q)), []string{fmt.Sprintf("%s/%d/#", root(t), q)}, q)
+		}
+		r := p.run()
+		pub := client(t, tg, tg.pubURL, id(t, "-pub"), true)
+		for q, key := range keys {
+			probe(t, pub, fmt.Sprintf("%s/%d/probe", root(t), q), r, key)
+		}
+		const n = 20
+		for q := range keys {
+			publish(t, pub, fmt.Sprintf("%s/%d/x", root(t), q), byte(q), false, "m", n)
+		}
+		for q, key := range keys {
+			got := await(t, key, n, payloadPrefix("m-"), r)
+			require.Len(t, distinct(got), n, "QoS %d", q)
+			for _, m := range got {
+				require.Equal(t, min(byte(q), tg.maxQoS), m.QoS, "QoS %d read, delivered as", q)
+			}
+		}
+	})
+}
+
+// TestWildcards reads with '+' and '#' filters: exactly the matching
+// topics arrive, each with its concrete topic. RabbitMQ maps topics to AMQP
+// routing keys, where '.' separates words: "dev.1" is two levels there, and
+// '+' does not match it.
+func TestWildcards(t *testing.T) {
+	forEach(t, func(t *testing.T, tg *target) {
+		top := root(t)
+		p := newPipeline(t)
+		key := p.read(tg, "wild", tg.url, id(t, ""), []string{top + "/+/t", top + "/d1/#"}, 1)
+		r := p.run()
+		pub := client(t, tg, tg.pubURL, id(t, "-pub"), true)
+		probe(t, pub, top+"/p/t", r, key)
+
+		unmatched := []string{top + "/d2/u", top + "/d2/t/x", top + "x/d1/t"}
+		matched := []string{top + "/d2/t", top + "/d1/x/y", top + "/d1"}
+		if tg.dotSplitsLevel {
+			unmatched = append(unmatched, top+"/dev.1/t")
+		} else {
+			matched = append(matched, top+"/dev.1/t")
+		}
+		for _, topic := range append(unmatched, matched...) {
+			wait(t, pub.Publish(topic, 1, false, "w "+topic))
+		}
+		// A sentinel published last: once it is in, so is everything else.
+		wait(t, pub.Publish(top+"/s/t", 1, false, "sentinel"))
+		await(t, key, 1, payloadPrefix("sentinel"), r)
+		got := filter(received.get(key), payloadPrefix("w "))
+		topics := map[string]bool{}
+		for _, m := range got {
+			require.Equal(t, "w "+m.Topic, string(m.Payload), "the concrete topic")
+			topics[m.Topic] = true
+		}
+		for _, topic := range matched {
+			require.True(t, topics[topic], "%s matches; got %v", topic, topics)
+		}
+		require.Len(t, got, len(matched), "each matching message once: %v", topics)
+	})
+}
+
+// TestRetained publishes retained messages before the reads subscribe:
+// a read of the exact topic gets them with Retained set; a read with a
+// wildcard only where the broker supports that (not RabbitMQ, whose
+// retained store also is per node).
+func TestRetained(t *testing.T) {
+	forEach(t, func(t *testing.T, tg *target) {
+		top := root(t)
+		same := client(t, tg, tg.url, id(t, "-pub"), true)
+		wait(t, same.Publish(top+"/r/x", 1, true, "kept"))
+		cluster := tg.pubURL != tg.url
+		if cluster {
+			other := client(t, tg, tg.pubURL, id(t, "-far"), true)
+			wait(t, other.Publish(top+"/f/x", 1, true, "far"))
+		}
+		p := newPipeline(t)
+		exact := p.read(tg, "exact", tg.url, id(t, "-exact"), []string{top + "/r/x"}, 1)
+		wild := p.read(tg, "wild", tg.url, id(t, "-wild"), []string{top + "/r/+"}, 1)
+		far := p.read(tg, "far", tg.url, id(t, "-farread"), []string{top + "/f/x"}, 1)
+		r := p.run()
+		// Retained messages are sent on subscribe, before anything
+		// published later: once a probe is in, a retained message is too.
+		probe(t, same, top+"/r/x", r, exact, wild)
+		probe(t, same, top+"/f/x", r, far)
+
+		retained := func(key, payload string) bool {
+			for _, m := range received.get(key) {
+				if string(m.Payload) == payload {
+					require.True(t, m.Retained, "%s is flagged retained", payload)
+					return true
+				}
+			}
+			return false
+		}
+		require.True(t, retained(exact, "kept"), "the exact topic's read gets the retained message")
+		require.Equal(t, tg.retainedWildcard, retained(wild, "kept"), "a wildcard read gets the retained message")
+		if cluster {
+			require.Equal(t, tg.retainedClusterWide, retained(far, "far"), "a retained message published on another node")
+		}
+	})
+}
+
+// TestSharedSubscription reads with two readers on a shared subscription
+// next to a plain read: where the broker has shared subscriptions each
+// message reaches the group once. Elsewhere the group gets nothing (use one
+// reader there): RabbitMQ and aedes take $share/... as a plain filter that
+// matches no topic; ejabberd closes the connection on such a SUBSCRIBE, and
+// mqttio reconnects with backoff.
+func TestSharedSubscription(t *testing.T) {
+	forEach(t, func(t *testing.T, tg *target) {
+		top := root(t)
+		p := newPipeline(t)
+		shared := p.keep("shared", mqttio.Read(p.s, []string{tg.url}, []string{top + "/#"},
+			mqttio.ClientID(id(t, "-g")), mqttio.Readers(2), mqttio.QoS(1), mqttio.Credentials(tg.user, tg.password)))
+		plain := p.read(tg, "plain", tg.url, id(t, "-plain"), []string{top + "/#"}, 1)
+		r := p.run()
+		pub := client(t, tg, tg.pubURL, id(t, "-pub"), true)
+		probe(t, pub, top+"/p", r, plain)
+
+		const n = 100
+		switch {
+		case tg.shared:
+			probe(t, pub, top+"/p", r, shared)
+			publish(t, pub, top+"/x", 1, false, "s", n)
+			await(t, plain, n, payloadPrefix("s-"), r)
+			got := await(t, shared, n, payloadPrefix("s-"), r)
+			require.Len(t, distinct(got), n)
+			wait(t, pub.Publish(top+"/x", 1, false, "sentinel"))
+			await(t, shared, 1, payloadPrefix("sentinel"), r)
+			require.Len(t, filter(received.get(shared), payloadPrefix("s-")), n, "each message reaches the group once")
+		default:
+			publish(t, pub, top+"/x", 1, false, "s", n)
+			await(t, plain, n, payloadPrefix("s-"), r)
+			require.Empty(t, received.get(shared), "the group gets nothing: %s", tg.sharedNote)
+		}
+	})
+}
+
+// TestInflightWindow reads a backlog with InflightWindow set to the
+// window the broker enforces (RabbitMQ mqtt.prefetch 10, Mosquitto
+// max_inflight_messages 5 here): the read completes. Where the broker has
+// a window, a plain client that does not acknowledge gets exactly that
+// many messages.
+func TestInflightWindow(t *testing.T) {
+	forEach(t, func(t *testing.T, tg *target) {
+		top := root(t)
+		window := tg.window()
+		n := 3 * window // a few windows: more cost a checkpoint each
+		prime(t, tg, id(t, "-0"), top+"/#")
+		pub := client(t, tg, tg.pubURL, id(t, "-pub"), true)
+		publish(t, pub, top+"/x", 1, false, "m", n)
+		p := newPipeline(t)
+		key := p.keep("read", mqttio.Read(p.s, []string{tg.url}, []string{top + "/#"}, mqttio.ClientID(id(t, "")),
+			mqttio.Credentials(tg.user, tg.password), mqttio.InflightWindow(window), mqttio.MaxRecords(int64(n))))
+		require.NoError(t, runBounded(p))
+		require.Len(t, distinct(received.get(key)), n)
+
+		if tg.inflight == 0 || tg.windowHoldsQoS0 {
+			return // no window, or no sentinel that passes it (ejabberd: 1, measured by hand)
+		}
+		// A client that does not acknowledge is held to the window.
+		slowID := id(t, "-slow")
+		prime(t, tg, slowID, top+"/slow")
+		publish(t, pub, top+"/slow", 1, false, "w", 3*tg.inflight)
+		held := make(chan paho.Message, 1000) // room for the probes too
+		o := paho.NewClientOptions().AddBroker(tg.url).SetClientID(slowID).SetCleanSession(false).
+			SetUsername(tg.user).SetPassword(tg.password).SetProtocolVersion(4).SetAutoReconnect(false).
+			SetAutoAckDisabled(true).SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { held <- m })
+		slow := paho.NewClient(o)
+		wait(t, slow.Connect())
+		defer slow.Disconnect(0)
+		// QoS 0 is not held back: the sentinel comes after what the broker
+		// was willing to send.
+		wait(t, slow.Subscribe(top+"/sentinel", 0, func(_ paho.Client, m paho.Message) { held <- m }))
+		probeSentinel(t, pub, top+"/sentinel", held)
+		got := 0
+		for len(held) > 0 {
+			if m := <-held; !strings.HasPrefix(string(m.Payload()), "probe") {
+				got++
+			}
+		}
+		require.Equal(t, tg.inflight, got, "unacknowledged messages the broker sent")
+	})
+}
+
+// probeSentinel publishes QoS 0 probes to topic until one arrives in held
+// (and leaves it there).
+func probeSentinel(t *testing.T, pub paho.Client, topic string, held chan paho.Message) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for i := 0; ; i++ {
+		pub.Publish(topic, 0, false, fmt.Sprintf("probe-%d", i))
+		select {
+		case m := <-held:
+			held <- m
+			if strings.HasPrefix(string(m.Payload()), "probe") {
+				return
+			}
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			require.FailNow(t, "the sentinel did not arrive")
+		}
+	}
+}
+
+// TestTLS reads a backlog over the broker's TLS listener trusting the
+// test CA, and is refused, naming the reason, when it trusts another CA.
+func TestTLS(t *testing.T) {
+	forEach(t, func(t *testing.T, tg *target) {
+		top := root(t)
+		const n = 10
+		prime(t, tg, id(t, "-0"), top+"/#")
+		pub := client(t, tg, tg.pubURL, id(t, "-pub"), true)
+		publish(t, pub, top+"/x", 1, false, "m", n)
+
+		p := newPipeline(t)
+		key := p.keep("tls", mqttio.Read(p.s, []string{tg.tlsURL}, []string{top + "/#"}, mqttio.ClientID(id(t, "")),
+			mqttio.Credentials(tg.user, tg.password), mqttio.TLSCAFile(pki.CAFile), mqttio.MaxRecords(n)))
+		require.NoError(t, runBounded(p))
+		require.Len(t, distinct(received.get(key)), n)
+
+		p = newPipeline(t)
+		p.keep("untrusted", mqttio.Read(p.s, []string{tg.tlsURL}, []string{top + "/#"}, mqttio.ClientID(id(t, "-untrusted")),
+			mqttio.Credentials(tg.user, tg.password), mqttio.TLSCAFile(pki.OtherCAFile), mqttio.MaxRecords(1)))
+		require.ErrorContains(t, runBounded(p), "certificate is not trusted")
+	})
+}
+
+// runBounded runs a pipeline of bounded reads to its end.
+func runBounded(p *pipeline) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*timeout)
+	defer cancel()
+	_, err := beam.Run(ctx, "prism", p.p)
+	return err
+}
