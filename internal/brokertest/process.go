@@ -53,7 +53,8 @@ func (d *daemon) start() error {
 	cmd := exec.Command(d.argv[0], d.argv[1:]...)
 	cmd.Env, cmd.Dir = d.env, d.dir
 	cmd.Stdout, cmd.Stderr = d.logs, d.logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test binary killed by its timeout takes the server with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("run %s: %w", d.argv[0], err)
 	}

@@ -27,6 +27,7 @@ import (
 	"syscall"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
 	"github.com/mqttbeam/mqttbeam/internal/brokertest"
 	"github.com/mqttbeam/mqttbeam/internal/certs"
