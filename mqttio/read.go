@@ -15,7 +15,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/mqttbeam/mqttbeam/internal/drain"
 	"github.com/mqttbeam/mqttbeam/internal/streamread"
 )
 
@@ -223,5 +222,5 @@ func (fn *readFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker, _ []
 // ends the registry refresh of enrich.Join, the other unbounded source of the
 // project's pipelines.
 func Drain() {
-	drain.Request()
+	streamread.RequestDrain()
 }

@@ -3,7 +3,8 @@
 // that is an offset range over the messages a reader has emitted, its
 // tracker, a watermark estimator the reader advances by hand, and the
 // per-worker cache of reader sessions (Cache) with their logs of emitted
-// messages (Log).
+// messages (Log), the options every reader takes (Settings), and a local
+// run's request to drain its sources (RequestDrain).
 //
 // The scheme they serve acknowledges messages only after the bundle that
 // emitted them committed, without bundle finalization (broken in Beam Go
@@ -19,8 +20,6 @@ import (
 	"reflect"
 	"sync/atomic"
 	"time"
-
-	"github.com/mqttbeam/mqttbeam/internal/drain"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
@@ -70,7 +69,7 @@ func (r Restriction) String() string {
 // reached its end: its Limit or its Deadline, or the process drains its
 // sources (package drain).
 func (r Restriction) Finished(next int64) bool {
-	return drain.Requested() || (r.Limit > 0 && next >= r.Limit) ||
+	return DrainRequested() || (r.Limit > 0 && next >= r.Limit) ||
 		(r.Deadline > 0 && time.Now().UnixMilli() >= r.Deadline)
 }
 

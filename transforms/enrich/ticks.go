@@ -12,7 +12,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/rtrackers/offsetrange"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/mqttbeam/mqttbeam/internal/drain"
+	"github.com/mqttbeam/mqttbeam/internal/streamread"
 )
 
 func init() {
@@ -75,7 +75,7 @@ func (fn *tickFn) ProcessElement(ctx context.Context, we *sdf.ManualWatermarkEst
 	emit func(beam.EventTime, []byte)) (sdf.ProcessContinuation, error) {
 	i := rt.GetRestriction().(offsetrange.Restriction).Start
 	for {
-		if drain.Requested() {
+		if streamread.DrainRequested() {
 			rt.TryClaim(rt.GetRestriction().(offsetrange.Restriction).End) // done: nothing more to claim
 			return sdf.StopProcessing(), nil
 		}
