@@ -57,7 +57,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	jobflags.ListVar(fs, &c.Topics, "topic", []string{"devices/+/telemetry"},
 		"Topic filters to read, comma-separated or repeated; wildcards allowed (devices/+/telemetry/# also reads devices/{id}/telemetry/{kind})")
 	fs.StringVar(&c.DeviceTopic, "device_topic", "devices/{device_id}/telemetry/#", "Topic template that names the device id level")
-	fs.DurationVar(&c.MaxOutOfOrderness, "max_out_of_orderness", time.Second, "How far behind the newest message a reading's time may be without being late (holds windows open this long)")
+	fs.DurationVar(&c.MaxOutOfOrderness, "max_out_of_orderness", 5*time.Second, "How far behind the newest message a reading's time may be without being late (holds windows open this long): device clocks a few seconds apart and delivery jitter under load")
 	fs.IntVar(&c.Readers, "readers", 1, "Parallel readers; more than 1 reads through a shared subscription ($share/...) that the broker balances")
 
 	fs.DurationVar(&c.Window, "window", time.Minute, "Window size (fixed, sliding) or gap (session), e.g. 1m")

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mqttbeam/mqttbeam/internal/brokertest"
+	"github.com/mqttbeam/mqttbeam/transforms/jsonl"
+	"github.com/mqttbeam/mqttbeam/transforms/rows"
+)
+
+// A burst as a fleet makes it: 30 devices publish 50 QoS 1 messages each,
+// all at once (30 mosquitto_pub -l), stamped with the time they are made,
+// into a running job with 5 s windows and the default lateness settings.
+// Every device's counts over its windows add up to 50 exactly, and nothing
+// is a dead letter: no reading is late, lost or taken for a copy.
+//
+// The broker is sized as the README says (max_queued_messages above the
+// largest burst a reader gets between two acknowledgements): Mosquitto's
+// default of 1000 drops the rest of such a burst while the job's
+// acknowledgements wait for the bundle to commit, without telling anyone
+// but its log.
+func TestBurstCountsExactly(t *testing.T) {
+	const devices, perDevice = 30, 50
+	if _, err := exec.LookPath("mosquitto_pub"); err != nil {
+		brokertest.SkipOrFail(t, fmt.Errorf("mosquitto_pub: %w (apt-get install mosquitto-clients)", err))
+	}
+	broker := brokertest.Mosquitto(t, brokertest.MosquittoMaxQueued(100000))
+	host, port, _ := strings.Cut(strings.TrimPrefix(broker.URL(), "tcp://"), ":")
+	dir := t.TempDir()
+	cfg, err := parseFlags("--broker="+broker.URL(), "--client_id=burst", "--window=5s",
+		fmt.Sprintf("--max_records=%d", devices*perDevice+1), "--output_dir="+dir, "--progress_every=0s")
+	require.NoError(t, err)
+
+	// The burst starts once the job reads: a probe, kept for the reader by
+	// its session, has reached the readings.
+	presubscribe(t, broker.URL(), "burst-0", cfg.Topics[0])
+	pub := brokertest.Connect(t, brokertest.ClientOptions(broker.URL(), "burst-probe"))
+	brokertest.Await(t, pub.Publish("devices/probe/telemetry", 1, false, fmt.Sprintf(`{"ts":%d,"probe":1}`, time.Now().UnixMilli())))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg) }()
+	readings := filepath.Join(dir, rows.ReadingsTable+".jsonl")
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for got, _ := jsonl.ReadFile[rows.Reading](readings); len(got) == 0; got, _ = jsonl.ReadFile[rows.Reading](readings) {
+		select {
+		case err := <-done:
+			t.Fatalf("the job ended before it read the probe: %v", err)
+		case <-ctx.Done():
+			t.Fatal("the job did not read the probe within the timeout")
+		case <-tick.C:
+		}
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, devices)
+	for d := range devices {
+		var lines strings.Builder
+		for i := range perDevice {
+			fmt.Fprintf(&lines, `{"ts":%d,"temperature":%d,"seq":%d}`+"\n", time.Now().UnixMilli(), 20+i%7, i)
+		}
+		cmd := exec.CommandContext(ctx, "mosquitto_pub", "-h", host, "-p", port, "-q", "1", "-l",
+			"-i", fmt.Sprintf("burst-pub-%d", d), "-t", fmt.Sprintf("devices/dev-%02d/telemetry", d))
+		cmd.Stdin = strings.NewReader(lines.String())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs <- fmt.Errorf("mosquitto_pub: %v: %s", err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-ctx.Done():
+		got, _ := jsonl.ReadFile[rows.Reading](readings)
+		t.Fatalf("the job read %d of %d messages within the timeout", len(got), devices*perDevice+1)
+	}
+
+	counts := map[string]int64{}
+	aggs, err := jsonl.ReadFile[rows.Aggregate](filepath.Join(dir, rows.AggregatesTable+".jsonl"))
+	require.NoError(t, err)
+	for _, a := range aggs {
+		if a.Metric == "temperature" {
+			counts[a.DeviceID] += a.Count
+		}
+	}
+	for d := range devices {
+		id := fmt.Sprintf("dev-%02d", d)
+		assert.Equal(t, int64(perDevice), counts[id], "readings of %s over its windows", id)
+	}
+	dead, err := jsonl.ReadFile[rows.DeadLetter](filepath.Join(dir, rows.DeadLettersTable+".jsonl"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		require.NoError(t, err)
+	}
+	assert.Empty(t, dead, "no dead letters")
+}
