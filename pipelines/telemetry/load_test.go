@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"fmt"
+	"io/fs"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -20,24 +20,25 @@ import (
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 )
 
-// A burst as a fleet makes it: 30 devices publish 50 QoS 1 messages each,
-// all at once (30 mosquitto_pub -l), stamped with the time they are made,
-// into a running job with 5 s windows and the default lateness settings.
-// Every device's counts over its windows add up to 50 exactly, and nothing
-// is a dead letter: no reading is late, lost or taken for a copy.
+// A burst as a fleet makes it: 30 devices publish 50 QoS 1 messages each
+// (30 mosquitto_pub -l at once) into a running job with 5 s windows and the
+// default lateness settings. The devices' clocks are up to 2 s off either
+// way, and the burst starts 1.5 s after a window boundary, so the readings
+// of the clocks that are 2 s behind belong to the window that closed 1.5 s
+// before (with the former 1 s default hold they were too late). Every
+// device's counts over its windows add up to 50 exactly, and nothing is a
+// dead letter: no reading is late, lost or taken for a copy.
 //
 // The broker is sized as the README says (max_queued_messages above the
 // largest burst a reader gets between two acknowledgements): Mosquitto's
 // default of 1000 drops the rest of such a burst while the job's
-// acknowledgements wait for the bundle to commit, without telling anyone
-// but its log.
+// acknowledgements wait for the bundle to commit, which only its log tells.
 func TestBurstCountsExactly(t *testing.T) {
 	const devices, perDevice = 30, 50
 	if _, err := exec.LookPath("mosquitto_pub"); err != nil {
 		brokertest.SkipOrFail(t, fmt.Errorf("mosquitto_pub: %w (apt-get install mosquitto-clients)", err))
 	}
 	broker := brokertest.Mosquitto(t, brokertest.MosquittoMaxQueued(100000))
-	host, port, _ := strings.Cut(strings.TrimPrefix(broker.URL(), "tcp://"), ":")
 	dir := t.TempDir()
 	cfg, err := parseFlags("--broker="+broker.URL(), "--client_id=burst", "--window=5s",
 		fmt.Sprintf("--max_records=%d", devices*perDevice+1), "--output_dir="+dir, "--progress_every=0s")
@@ -53,47 +54,49 @@ func TestBurstCountsExactly(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg) }()
 	readings := filepath.Join(dir, rows.ReadingsTable+".jsonl")
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for got, _ := jsonl.ReadFile[rows.Reading](readings); len(got) == 0; got, _ = jsonl.ReadFile[rows.Reading](readings) {
-		select {
-		case err := <-done:
-			t.Fatalf("the job ended before it read the probe: %v", err)
-		case <-ctx.Done():
-			t.Fatal("the job did not read the probe within the timeout")
-		case <-tick.C:
-		}
-	}
-
-	var wg sync.WaitGroup
-	errs := make(chan error, devices)
-	for d := range devices {
-		var lines strings.Builder
-		for i := range perDevice {
-			fmt.Fprintf(&lines, `{"ts":%d,"temperature":%d,"seq":%d}`+"\n", time.Now().UnixMilli(), 20+i%7, i)
-		}
-		cmd := exec.CommandContext(ctx, "mosquitto_pub", "-h", host, "-p", port, "-q", "1", "-l",
-			"-i", fmt.Sprintf("burst-pub-%d", d), "-t", fmt.Sprintf("devices/dev-%02d/telemetry", d))
-		cmd.Stdin = strings.NewReader(lines.String())
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if out, err := cmd.CombinedOutput(); err != nil {
-				errs <- fmt.Errorf("mosquitto_pub: %v: %s", err, out)
+	awaitReadings := func(n int) {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			got, _ := jsonl.ReadFile[rows.Reading](readings)
+			if len(got) >= n {
+				return
 			}
-		}()
+			select {
+			case err := <-done:
+				t.Fatalf("the job ended with %d of %d readings: %v", len(got), n, err)
+			case <-ctx.Done():
+				t.Fatalf("the job wrote %d of %d readings within the timeout", len(got), n)
+			case <-tick.C:
+			}
+		}
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
+	awaitReadings(1)
+
+	// Start 1.5 s after a boundary of the 5 s window grid: a clock alignment
+	// (at most 5 s), not a wait for something to happen.
+	window := 5 * time.Second
+	start := time.Now().Truncate(window).Add(1500 * time.Millisecond)
+	if start.Before(time.Now()) {
+		start = start.Add(window)
 	}
+	select {
+	case <-time.After(time.Until(start)):
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	skew := func(d int) time.Duration { return time.Duration(d%5-2) * time.Second }
+	all := make([]int, devices)
+	for d := range all {
+		all[d] = d
+	}
+	host, port, _ := strings.Cut(strings.TrimPrefix(broker.URL(), "tcp://"), ":")
+	burst(t, ctx, host, port, all, perDevice, func(d int) time.Time { return time.Now().Add(skew(d)) })
 	select {
 	case err := <-done:
 		require.NoError(t, err)
 	case <-ctx.Done():
-		got, _ := jsonl.ReadFile[rows.Reading](readings)
-		t.Fatalf("the job read %d of %d messages within the timeout", len(got), devices*perDevice+1)
+		awaitReadings(devices*perDevice + 1) // fails, saying how many
 	}
 
 	counts := map[string]int64{}
@@ -113,4 +116,33 @@ func TestBurstCountsExactly(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.Empty(t, dead, "no dead letters")
+}
+
+// burst publishes n QoS 1 messages from each of the devices at once, one
+// mosquitto_pub -l per device, stamped by the device's clock.
+func burst(t *testing.T, ctx context.Context, host, port string, devices []int, n int, clock func(int) time.Time) {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(devices))
+	for _, d := range devices {
+		var lines strings.Builder
+		for i := range n {
+			ts := clock(d).Add(time.Duration(i) * time.Millisecond).UnixMilli()
+			fmt.Fprintf(&lines, `{"ts":%d,"temperature":%d,"seq":%d}`+"\n", ts, 20+i%7, i)
+		}
+		cmd := exec.CommandContext(ctx, "mosquitto_pub", "-h", host, "-p", port, "-q", "1", "-l",
+			"-i", fmt.Sprintf("burst-pub-%d", d), "-t", fmt.Sprintf("devices/dev-%02d/telemetry", d))
+		cmd.Stdin = strings.NewReader(lines.String())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs <- fmt.Errorf("mosquitto_pub: %v: %s", err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
 }
