@@ -213,6 +213,37 @@ func (fn *readFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker, _ []
 	return b.run()
 }
 
+// ReaderState is what one reader of a Read running in this process is
+// doing (LocalReaders).
+type ReaderState struct {
+	// ClientID is the reader's client id.
+	ClientID string
+	// Connected reports whether the reader is connected now.
+	Connected bool
+	// Err, when not connected, is why: the last failed connection
+	// attempt's error or, after a connection was lost, what ended it.
+	Err error
+	// Watermark is the reader's output watermark at the end of its last
+	// bundle (zero before the first).
+	Watermark time.Time
+}
+
+// LocalReaders returns the state of every Read's readers that run in this
+// process, by client id. Only local runners (prism, the direct runner) run
+// the readers in the launching process, so that it can print their state
+// while the job runs; it reads the per-worker session cache the readers
+// keep anyway. On Dataflow, the connect_errors and reconnects metrics and
+// the workers' logs tell the same.
+func LocalReaders() []ReaderState {
+	all := sessions.All()
+	out := make([]ReaderState, len(all))
+	for i, s := range all {
+		out[i] = s.state()
+	}
+	slices.SortFunc(out, func(a, b ReaderState) int { return strings.Compare(a.ClientID, b.ClientID) })
+	return out
+}
+
 // Drain makes every Read running in this process end as a bounded read ends
 // at its limit: it stops taking messages, waits until the runner has
 // committed what it emitted, acknowledges it and returns, so the pipeline

@@ -41,7 +41,10 @@ func (b *bundle) acquire() {
 // run is the normal, resumable path (prism, Dataflow).
 func (b *bundle) run() (sdf.ProcessContinuation, error) {
 	b.acquire()
-	defer release(b.s)
+	defer func() {
+		b.s.setWatermark(b.we.CurrentWatermark())
+		release(b.s)
+	}()
 
 	if b.finished() {
 		return b.finish()
@@ -141,6 +144,9 @@ func (b *bundle) runToEnd() (sdf.ProcessContinuation, error) {
 		}
 	}
 	b.t.Stop()
+	if err := b.s.neverConnected(); err != nil {
+		return sdf.StopProcessing(), err
+	}
 	return sdf.StopProcessing(), b.t.GetError()
 }
 
@@ -239,9 +245,10 @@ func (b *bundle) finished() bool {
 }
 
 // finish ends a bounded read whose messages have all been acknowledged.
+// A reader that never connected fails (session.neverConnected).
 func (b *bundle) finish() (sdf.ProcessContinuation, error) {
 	sessions.Remove(b.s)
 	b.s.Close()
 	b.t.Stop()
-	return sdf.StopProcessing(), nil
+	return sdf.StopProcessing(), b.s.neverConnected()
 }

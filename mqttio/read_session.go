@@ -48,6 +48,10 @@ type session struct {
 	attempts     int        // failed connection attempts in a row
 	nextTry      time.Time  // earliest time for the next connection attempt
 	closed       bool
+	// For LocalReaders and the end of a read that never connected.
+	everConnected bool
+	connectErr    error     // the last failed connection attempt's, until one succeeds
+	watermark     time.Time // the watermark at the end of the last bundle
 
 	log   streamread.Log[delivery] // emitted, not yet acknowledged
 	timer *time.Timer              // next's wait
@@ -140,6 +144,7 @@ func (s *session) ensureConnected(ctx context.Context) (reconnected bool, err er
 		return false, errSessionClosed
 	}
 	s.client, s.connected, s.lostErr, s.attempts = client, true, nil, 0
+	s.everConnected, s.connectErr = true, nil
 	// The subscription is not awaited: a persistent session's queued messages
 	// arrive before the SUBACK and must be consumed for it to get through.
 	s.subscription = client.SubscribeMultiple(s.filters, nil)
@@ -182,6 +187,7 @@ func (s *session) failed(err error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.attempts++
+	s.connectErr = err
 	backoff := min(100*time.Millisecond<<min(s.attempts-1, 9), 30*time.Second)
 	s.nextTry = time.Now().Add(backoff)
 	return err
@@ -263,6 +269,41 @@ func (s *session) isConnected() (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.connected, s.lostErr
+}
+
+// neverConnected returns the error of a reader that ends without ever
+// having connected (a typo in the broker URL, a broker that is down): a read
+// that got nothing because it reached nothing is a failure, not an empty
+// success.
+func (s *session) neverConnected() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.everConnected || s.connectErr == nil {
+		return nil // connected, or stopped before its first attempt
+	}
+	return fmt.Errorf("mqttio.Read: reader %s never connected (last error: %v): check the broker URLs and that the broker is up",
+		s.id, s.connectErr)
+}
+
+// state is the session's ReaderState.
+func (s *session) state() ReaderState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := ReaderState{ClientID: s.id, Connected: s.connected, Watermark: s.watermark}
+	if !s.connected {
+		st.Err = s.connectErr
+		if st.Err == nil {
+			st.Err = s.lostErr
+		}
+	}
+	return st
+}
+
+// setWatermark records the reader's watermark at the end of a bundle.
+func (s *session) setWatermark(t time.Time) {
+	s.mu.Lock()
+	s.watermark = t
+	s.mu.Unlock()
 }
 
 // ackBelow acknowledges the logged messages below offset off (their bundle

@@ -23,6 +23,7 @@ import (
 
 	"github.com/mqttbeam/mqttbeam/internal/certs"
 	"github.com/mqttbeam/mqttbeam/internal/embeddedbroker"
+	"github.com/mqttbeam/mqttbeam/internal/ports"
 )
 
 func startEmbedded(t testing.TB, opts ...embeddedbroker.Option) *embeddedbroker.Broker {
@@ -309,5 +310,46 @@ func TestReadMutualTLSKeyFrom(t *testing.T) {
 	} {
 		_, err = newReadConfig([]ReadOption{o})
 		require.ErrorContains(t, err, "TLSClientCertFrom")
+	}
+}
+
+// A read whose broker cannot be reached says so while it runs
+// (LocalReaders: not connected, with the last connection error) and fails at
+// its end instead of ending as an empty success.
+func TestReadThatNeverConnectsFails(t *testing.T) {
+	port, err := ports.Free("127.0.0.1") // nothing listens on it
+	require.NoError(t, err)
+	id := safeID(t)
+	p, s := beam.NewPipelineWithRoot()
+	msgs := Read(s, []string{fmt.Sprintf("tcp://127.0.0.1:%d", port)}, []string{"x/#"}, ClientID(id), MaxReadTime(3*time.Second))
+	passert.Empty(s, msgs)
+
+	seen := make(chan ReaderState, 1)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			for _, r := range LocalReaders() {
+				if r.ClientID == id+"-0" && r.Err != nil {
+					seen <- r
+					return
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	_, err = beam.Run(context.Background(), "prism", p)
+	require.ErrorContains(t, err, "mqttio.Read: reader "+id+"-0 never connected (last error: connecting to tcp://127.0.0.1:")
+	require.ErrorContains(t, err, "connection refused")
+	select {
+	case r := <-seen:
+		assert.False(t, r.Connected)
+		assert.ErrorContains(t, r.Err, "connection refused")
+	case <-time.After(time.Second):
+		t.Fatal("LocalReaders never reported the reader's connection error")
 	}
 }

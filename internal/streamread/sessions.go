@@ -227,6 +227,18 @@ func (c *Cache[S]) Get(id string) (S, bool) {
 	return s, ok
 }
 
+// All returns the cached sessions, without locking them, e.g. for a local
+// run's progress report.
+func (c *Cache[S]) All() []S {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	all := make([]S, 0, len(c.m))
+	for _, s := range c.m {
+		all = append(all, s)
+	}
+	return all
+}
+
 // TakeAll empties the cache and returns its sessions, for tests that stop
 // them as an idle timeout or a crash would.
 func (c *Cache[S]) TakeAll() []S {
