@@ -40,9 +40,9 @@ import (
 func main() {
 	var cfg config
 	cfg.register(flag.CommandLine)
-	ctx, stop := jobflags.Start("bridge", cfg.validate)
+	ctx, stop := jobflags.Start("bridge", &cfg.Control, cfg.validate)
 	defer stop()
-	jobflags.Exit("bridge", run(ctx, &cfg))
+	jobflags.Exit("bridge", &cfg.Control, run(ctx, &cfg))
 }
 
 // build is the job of the direction the flags name.

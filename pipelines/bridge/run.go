@@ -54,10 +54,11 @@ func run(ctx context.Context, cfg *config) error {
 		return err
 	}
 	log.Printf("bridge: %v", cfg)
-	took, err := jobflags.Run(ctx, "bridge", p, env.local, cfg.ProgressEvery,
-		progress.Line{Name: progressIn, Label: "in", Rate: true},
-		progress.Line{Name: progressOut, Label: "out"},
-		progress.Line{Name: rows.DeadLettersTable, Label: "dead letters"})
+	took, err := jobflags.Run(ctx, "bridge", p, &cfg.Control, progress.Report{Lines: []progress.Line{
+		{Name: progressIn, Label: "in", Rate: true},
+		{Name: progressOut, Label: "out"},
+		{Name: rows.DeadLettersTable, Label: "dead letters"},
+	}})
 	if err != nil {
 		return err
 	}

@@ -55,9 +55,9 @@ import (
 func main() {
 	var cfg config
 	cfg.register(flag.CommandLine)
-	ctx, stop := jobflags.Start("commands", cfg.validate)
+	ctx, stop := jobflags.Start("commands", &cfg.Control, cfg.validate)
 	defer stop()
-	jobflags.Exit("commands", run(ctx, &cfg))
+	jobflags.Exit("commands", &cfg.Control, run(ctx, &cfg))
 }
 
 // build is the job: read -> validate -> publish, with an audit row per

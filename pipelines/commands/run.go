@@ -49,10 +49,11 @@ func run(ctx context.Context, cfg *config) error {
 		return err
 	}
 	log.Printf("commands: %v", cfg)
-	took, err := jobflags.Run(ctx, "commands", p, env.local, cfg.ProgressEvery,
-		progress.Line{Name: progressIn, Label: "in", Rate: true},
-		progress.Line{Name: rows.CommandsTable, Label: "audited"},
-		progress.Line{Name: rows.DeadLettersTable, Label: "dead letters"})
+	took, err := jobflags.Run(ctx, "commands", p, &cfg.Control, progress.Report{Lines: []progress.Line{
+		{Name: progressIn, Label: "in", Rate: true},
+		{Name: rows.CommandsTable, Label: "audited"},
+		{Name: rows.DeadLettersTable, Label: "dead letters"},
+	}})
 	if err != nil {
 		return err
 	}

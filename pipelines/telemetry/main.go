@@ -39,17 +39,17 @@ func init() {
 func main() {
 	var cfg config
 	cfg.register(flag.CommandLine)
-	ctx, stop := jobflags.Start("telemetry", cfg.validate)
+	ctx, stop := jobflags.Start("telemetry", &cfg.Control, cfg.validate)
 	defer stop()
 	if cfg.Runner == jobflags.Direct {
 		// The deprecated direct runner has no state or timers.
 		fmt.Fprintln(os.Stderr, "telemetry: the direct runner cannot run this job (its late-data check and rule cooldowns need state and timers): running it on prism, also in this process")
 		if err := jobflags.SwitchRunner(jobflags.Prism); err != nil {
-			jobflags.Exit("telemetry", err)
+			jobflags.Exit("telemetry", &cfg.Control, err)
 		}
 		cfg.Runner = jobflags.Prism
 	}
-	jobflags.Exit("telemetry", run(ctx, &cfg))
+	jobflags.Exit("telemetry", &cfg.Control, run(ctx, &cfg))
 }
 
 // build builds the job's pipeline (buildJob).

@@ -136,11 +136,12 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	log.Printf("telemetry: %v", cfg)
 
-	took, err := jobflags.Run(ctx, "telemetry", p, env.local, cfg.ProgressEvery,
-		progress.Line{Name: progressIn, Label: "in", Rate: true},
-		progress.Line{Name: rows.AggregatesTable, Label: "aggregates"},
-		progress.Line{Name: rows.DeadLettersTable, Label: "dead letters"},
-		progress.Line{Name: rows.CommandsTable, Label: "commands"})
+	took, err := jobflags.Run(ctx, "telemetry", p, &cfg.Control, progress.Report{Lines: []progress.Line{
+		{Name: progressIn, Label: "in", Rate: true},
+		{Name: rows.AggregatesTable, Label: "aggregates"},
+		{Name: rows.DeadLettersTable, Label: "dead letters"},
+		{Name: rows.CommandsTable, Label: "commands"},
+	}, Window: cfg.window()})
 	if err != nil {
 		return err
 	}
@@ -159,4 +160,17 @@ func where(cfg *config) string {
 	}
 	return "; output in " + cfg.OutputDir + "/{" + rows.AggregatesTable + "," + rows.ReadingsTable + "," +
 		rows.DeadLettersTable + "," + rows.CommandsTable + "}.jsonl"
+}
+
+// window is the windows' grid for the progress lines (progress.Report),
+// none for session windows, which start with the data.
+func (c *config) window() func(time.Time) (time.Time, time.Time) {
+	switch c.WindowType {
+	case "session":
+		return nil
+	case "sliding":
+		return progress.Grid(c.Window, c.WindowPeriod)
+	default:
+		return progress.Grid(c.Window, 0)
+	}
 }

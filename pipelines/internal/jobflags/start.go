@@ -25,8 +25,10 @@ import (
 // with validate. On invalid flags it prints the errors, each
 // naming its flag, and exits with status 2. It returns a context cancelled
 // by the first SIGINT or SIGTERM (a second one kills the process) and the
-// function that releases it.
-func Start(job string, validate func() error) (context.Context, context.CancelFunc) {
+// function that releases it. A local run's Beam and prism log lines go to
+// LogFile(job) unless --verbose (c is the job's Control, which validate
+// validates).
+func Start(job string, c *Control, validate func() error) (context.Context, context.CancelFunc) {
 	flag.Parse()
 	beam.Init()
 	// The launcher's settings first: they choose the runner that the flags
@@ -35,16 +37,19 @@ func Start(job string, validate func() error) (context.Context, context.CancelFu
 		fmt.Fprintf(os.Stderr, "%s: invalid flags:\n%v\n", job, err)
 		os.Exit(2)
 	}
+	c.logFile = setupLogging(job, c)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	context.AfterFunc(ctx, stop) // a second interrupt kills the process
 	return ctx, stop
 }
 
-// Exit ends a job's main: with status 1 and the error on stderr when err is
-// not nil.
-func Exit(job string, err error) {
+// Exit ends a job's main: when err is not nil, with status 1 and one line
+// on stderr, the error's root cause and the flags to check (RootCause),
+// saying where the full error is (the log file of Start, or stderr with
+// --verbose).
+func Exit(job string, c *Control, err error) {
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", job, err)
+		report(os.Stderr, job, c, err)
 		os.Exit(1)
 	}
 }
@@ -82,22 +87,23 @@ func StopOnInterrupt(ctx context.Context, job string) (ended func()) {
 }
 
 // Run runs a job's pipeline and returns how long it ran. On a local runner
-// (local), the first interrupt drains it (StopOnInterrupt), and
-// a progress line with lines is printed to stderr every interval (0: never).
-func Run(ctx context.Context, job string, p *beam.Pipeline, local bool, interval time.Duration, lines ...progress.Line) (time.Duration, error) {
-	if local {
+// (c.Runner), the first interrupt drains it (StopOnInterrupt), and a
+// progress line of report is printed every c.ProgressEvery (0: never), where
+// the job's log lines go (standard output after Start). The error of a failed run gives its root cause to RootCause.
+func Run(ctx context.Context, job string, p *beam.Pipeline, c *Control, report progress.Report) (time.Duration, error) {
+	if IsLocal(c.Runner) {
 		defer StopOnInterrupt(ctx, job)()
-		if interval > 0 {
+		if c.ProgressEvery > 0 {
 			reporting, stop := context.WithCancel(context.Background())
 			defer stop()
-			go progress.Report(reporting, os.Stderr, interval, lines...)
+			go report.Run(reporting, log.Writer(), c.ProgressEvery)
 		}
 	}
 	start := time.Now()
 	// The job's context is not ctx: cancelling a running job trips a data
 	// race in Beam's harness (see StopOnInterrupt).
 	if err := beamx.Run(context.Background(), p); err != nil {
-		return time.Since(start), fmt.Errorf("running the job: %w", err)
+		return time.Since(start), &runError{err}
 	}
 	return time.Since(start), nil
 }

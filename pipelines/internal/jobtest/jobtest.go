@@ -127,7 +127,8 @@ func command(ctx context.Context, t *testing.T, env string, args []string) *exec
 	b, err := json.Marshal(args)
 	require.NoError(t, err)
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), env+"="+string(b))
 	cmd.Dir = t.TempDir()
+	// The job's log file (jobflags.LogFile) goes to its own directory.
+	cmd.Env = append(os.Environ(), env+"="+string(b), "TMPDIR="+cmd.Dir)
 	return cmd
 }
