@@ -15,8 +15,7 @@ package main
 
 import (
 	"flag"
-	"fmt"
-	"os"
+	"log"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -43,7 +42,7 @@ func main() {
 	defer stop()
 	if cfg.Runner == jobflags.Direct {
 		// The deprecated direct runner has no state or timers.
-		fmt.Fprintln(os.Stderr, "telemetry: the direct runner cannot run this job (its late-data check and rule cooldowns need state and timers): running it on prism, also in this process")
+		log.Print("telemetry: the direct runner cannot run this job (its late-data check and rule cooldowns need state and timers): running it on prism, also in this process")
 		if err := jobflags.SwitchRunner(jobflags.Prism); err != nil {
 			jobflags.Exit("telemetry", &cfg.Control, err)
 		}

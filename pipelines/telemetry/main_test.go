@@ -18,6 +18,8 @@ import (
 
 	"github.com/mqttbeam/mqttbeam/internal/brokertest"
 	"github.com/mqttbeam/mqttbeam/internal/certs"
+	"github.com/mqttbeam/mqttbeam/internal/embeddedbroker"
+	"github.com/mqttbeam/mqttbeam/internal/ports"
 	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobtest"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 	"github.com/mqttbeam/mqttbeam/transforms/telemetry"
@@ -88,6 +90,30 @@ func TestBadFlagExitsWithStatus2(t *testing.T) {
 	assert.Equal(t, 2, code, out)
 	assert.Contains(t, out, "--qos: 5 is not 0, 1 or 2")
 	assert.NotContains(t, out, "hunter2")
+}
+
+// A wrong password ends the job with one line on stderr that names the
+// cause and the flags to fix, and never the password.
+func TestWrongPasswordIsOneLine(t *testing.T) {
+	broker := brokertest.Embedded(t, embeddedbroker.Auth("reader", "right"))
+	line, _ := jobtest.RunMainFails(t, mainArgsEnv, 2*time.Minute, "--broker="+broker.URL(), "--username=reader",
+		"--password=hunter2", "--progress_every=0s")
+	assert.Regexp(t, `^telemetry: mqttio.Read: connecting to tcp://127.0.0.1:\d+ as client "mqttbeam-telemetry-0": `+
+		`broker refused the connection \(not authorised: bad user name or password, or the user may not connect; check the credentials\): `+
+		`not Authorized; check --username and --password \(or --password_secret\) \(details in .*mqttbeam-telemetry.log; --verbose prints them here\)$`, line)
+	assert.NotContains(t, line, "hunter2")
+}
+
+// A broker that cannot be reached: the progress lines say the reader is
+// not connected and why, and the run ends with status 1 and one line.
+func TestUnreachableBrokerFails(t *testing.T) {
+	port, err := ports.Free("127.0.0.1")
+	require.NoError(t, err)
+	url := fmt.Sprintf("tcp://127.0.0.1:%d", port)
+	line, stdout := jobtest.RunMainFails(t, mainArgsEnv, 2*time.Minute, "--broker="+url, "--duration=3s", "--progress_every=500ms")
+	assert.Contains(t, stdout, `| not connected: connecting to `+url+` as client "mqttbeam-telemetry-0": network: `)
+	assert.Regexp(t, `^telemetry: mqttio.Read: reader mqttbeam-telemetry-0 never connected \(last error: connecting to `+url+
+		` as client "mqttbeam-telemetry-0": network: .*connection refused\): check the broker URLs and that the broker is up; check --broker \(details in .*\)$`, line)
 }
 
 // The direct runner has no state or timers: a bounded run goes to prism

@@ -57,6 +57,36 @@ func RunMain(t *testing.T, env string, timeout time.Duration, args ...string) (s
 	return string(out), 0
 }
 
+// RunMainStreams is RunMain with the job's standard output and standard
+// error apart, e.g. to check that an error is one line on standard error.
+func RunMainStreams(t *testing.T, env string, timeout time.Duration, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := command(ctx, t, env, args)
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	require.NoError(t, ctx.Err(), "the job did not end within %v:\n%s%s", timeout, o.String(), e.String())
+	if ee, ok := err.(*exec.ExitError); ok {
+		return o.String(), e.String(), ee.ExitCode()
+	}
+	require.NoError(t, err)
+	return o.String(), e.String(), 0
+}
+
+// RunMainFails runs the job as RunMainStreams does and checks that it
+// fails as a user should see it: exit status 1 and exactly one line on
+// standard error, which it returns with the standard output.
+func RunMainFails(t *testing.T, env string, timeout time.Duration, args ...string) (line, stdout string) {
+	t.Helper()
+	stdout, stderr, code := RunMainStreams(t, env, timeout, args...)
+	require.Equal(t, 1, code, "exit status; stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+	require.Len(t, lines, 1, "one line on stderr; got:\n%s", stderr)
+	return lines[0], stdout
+}
+
 // ParseFlags parses args on a new flag set, on which register defines the
 // job's flags, and validates them, as the job's main does.
 func ParseFlags(register func(*flag.FlagSet), validate func() error, args ...string) error {
@@ -92,21 +122,23 @@ func PubSub(t *testing.T, topic, subscription string) *pstest.Server {
 }
 
 // Interrupt runs the job in a child process as RunMain does, sends it an
-// interrupt (SIGINT) when a line of its standard error satisfies ready, and
-// returns that output once the job has exited. It fails the test when the job
+// interrupt (SIGINT) when a line of its output (standard output and error)
+// satisfies ready, and returns that output once the job has exited. It fails the test when the job
 // ends before it is ready, fails, or outlives timeout.
 func Interrupt(t *testing.T, env string, timeout time.Duration, ready func(line string) bool, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := command(ctx, t, env, args)
-	stderr, err := cmd.StderrPipe()
+	output, w, err := os.Pipe()
 	require.NoError(t, err)
+	cmd.Stdout, cmd.Stderr = w, w
 	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	require.NoError(t, w.Close()) // the child has its copy
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = output.Close() })
 
 	var log strings.Builder
-	sc := bufio.NewScanner(stderr)
+	sc := bufio.NewScanner(output)
 	interrupted := false
 	for sc.Scan() {
 		log.WriteString(sc.Text() + "\n")
