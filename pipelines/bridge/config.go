@@ -49,29 +49,43 @@ type config struct {
 
 // register defines the job's flags on fs.
 func (c *config) register(fs *flag.FlagSet) {
-	c.MQTT.Register(fs, "mqttbeam-bridge", false)
+	c.MQTT.Register(fs, "mqttbeam-bridge", true)
 	fs.StringVar(&c.Direction, "direction", toPubSub, "mqtt_to_pubsub: MQTT messages to a Pub/Sub topic; pubsub_to_mqtt: Pub/Sub messages to MQTT topics")
-	fs.StringVar(&c.PubSubEndpoint, "pubsub_endpoint", "", "Local runs only: host:port of a Pub/Sub emulator or pstest (plaintext, no credentials)")
+	fs.StringVar(&c.PubSubEndpoint, "pubsub_endpoint", "", jobflags.PubSubEndpointUsage)
 	fs.IntVar(&c.Readers, "readers", 1, "Parallel readers: MQTT clients on a shared subscription ($share/...), or Pub/Sub streaming pulls")
 
-	fs.Var(&c.Topics, "topic", "mqtt_to_pubsub: topic filters to read, comma-separated or repeated; wildcards allowed, e.g. devices/+/telemetry/# (required with --direction=mqtt_to_pubsub)")
-	fs.StringVar(&c.OutputTopic, "output_topic", "", "mqtt_to_pubsub: Pub/Sub topic to publish to, projects/PROJECT/topics/TOPIC (required with --direction=mqtt_to_pubsub)")
+	fs.Var(&c.Topics, "topic", "mqtt_to_pubsub: topic filters to read, comma-separated or repeated; wildcards allowed, e.g. devices/+/telemetry/# (required with --direction=mqtt_to_pubsub; default with --broker=embedded: devices/+/telemetry/#)")
+	fs.StringVar(&c.OutputTopic, "output_topic", "", "mqtt_to_pubsub: Pub/Sub topic to publish to, projects/PROJECT/topics/TOPIC (required with --direction=mqtt_to_pubsub; default with --pubsub_endpoint=embedded: `+localTopic+`)")
 	fs.StringVar(&c.OrderingKey, "ordering_key", orderNone, "mqtt_to_pubsub: ordering key of the Pub/Sub messages: none, device_id (from --device_topic) or topic")
 	fs.StringVar(&c.DeviceTopic, "device_topic", "devices/{device_id}/#", "mqtt_to_pubsub: topic template that names the device id level, for --ordering_key=device_id")
 
-	fs.StringVar(&c.InputSubscription, "input_subscription", "", "pubsub_to_mqtt: Pub/Sub subscription to read, projects/PROJECT/subscriptions/SUBSCRIPTION (required with --direction=pubsub_to_mqtt)")
+	fs.StringVar(&c.InputSubscription, "input_subscription", "", "pubsub_to_mqtt: Pub/Sub subscription to read, projects/PROJECT/subscriptions/SUBSCRIPTION (required with --direction=pubsub_to_mqtt; default with --pubsub_endpoint=embedded: `+localSubscription+`)")
 	fs.StringVar(&c.MQTTTopicTemplate, "mqtt_topic_template", "", "pubsub_to_mqtt: MQTT topic template filled from the message's attributes, e.g. devices/{device_id}/commands (default: the mqtt_topic attribute)")
 	fs.StringVar(&c.DeadLetterTable, "dead_letter_table", "", "pubsub_to_mqtt: BigQuery table of the messages not published (unsafe topics), PROJECT:DATASET.TABLE (required with pubsub_to_mqtt on Dataflow)")
 	fs.StringVar(&c.BigQueryEndpoint, "bigquery_endpoint", "", `pubsub_to_mqtt, local runs only: "embedded" writes the dead letters to an in-process BigQuery test server, or REST_URL,GRPC_HOST:PORT of a local server`)
-	fs.StringVar(&c.OutputDir, "output_dir", "", "pubsub_to_mqtt: local directory for the dead letters as JSON lines (default ./out when no --dead_letter_table)")
+	fs.StringVar(&c.OutputDir, "output_dir", "", "Local directory for JSON lines: the dead letters (pubsub_to_mqtt), and what the job sent to the embedded Pub/Sub server or broker (default ./out when no --dead_letter_table)")
 
 	c.Control.Register(fs, "Stop reading after this long", "messages")
 }
+
+// The Pub/Sub names of a local run on the embedded Pub/Sub server.
+const (
+	localTopic        = "projects/mqttbeam-local/topics/telemetry"
+	localSubscription = "projects/mqttbeam-local/subscriptions/to-devices"
+)
 
 // validate checks the flags and fills in defaults that depend on others.
 func (c *config) validate() error {
 	errs := c.Control.Validate()
 	local := jobflags.IsLocal(c.Runner)
+	if c.Direction == toPubSub {
+		jobflags.LocalPubSub(local, &c.PubSubEndpoint, &c.OutputTopic, localTopic)
+		if len(c.Topics) == 0 && c.MQTT.IsEmbedded() {
+			c.Topics = jobflags.List{"devices/+/telemetry/#"}
+		}
+	} else {
+		jobflags.LocalPubSub(local, &c.PubSubEndpoint, &c.InputSubscription, localSubscription)
+	}
 	errs = append(errs,
 		c.MQTT.Validate(local),
 		jobflags.OneOf("direction", c.Direction, toPubSub, toMQTT),
@@ -96,7 +110,13 @@ func (c *config) validateToPubSub() []error {
 		jobflags.OneOf("ordering_key", c.OrderingKey, orderNone, orderDevice, orderTopic),
 		jobflags.DeviceTopic("device_topic", c.DeviceTopic),
 		c.onlyFor(toMQTT, map[string]bool{"input_subscription": c.InputSubscription != "", "mqtt_topic_template": c.MQTTTopicTemplate != "",
-			"dead_letter_table": c.DeadLetterTable != "", "output_dir": c.OutputDir != "", "bigquery_endpoint": c.BigQueryEndpoint != ""}),
+			"dead_letter_table": c.DeadLetterTable != "", "bigquery_endpoint": c.BigQueryEndpoint != ""}),
+	}
+	switch {
+	case !c.local() && c.OutputDir != "":
+		errs = append(errs, jobflags.Errorf("output_dir", "is for local runs only"))
+	case c.local() && c.OutputDir == "":
+		c.OutputDir = "out"
 	}
 	if len(c.Topics) == 0 {
 		errs = append(errs, jobflags.Errorf("topic", "is required: topic filters such as devices/+/telemetry/#"))
@@ -130,6 +150,9 @@ func (c *config) validateToMQTT() []error {
 	c.OutputDir = dir
 	return append(errs, err)
 }
+
+// local reports whether the job runs on a local runner.
+func (c *config) local() bool { return jobflags.IsLocal(c.Runner) }
 
 // onlyFor reports the flags of set (name -> given) that were given although
 // they apply only to the other direction.

@@ -60,7 +60,7 @@ func build(cfg *config, env *environment) (*beam.Pipeline, error) {
 func buildToPubSub(s beam.Scope, cfg *config, env *environment) {
 	// Read: every message of the topic filters, acknowledged to the broker
 	// once the bundle that read it has committed.
-	messages := mqttio.Read(s, cfg.MQTT.Brokers, cfg.Topics, cfg.readOptions()...)
+	messages := mqttio.Read(s, env.Brokers, cfg.Topics, cfg.readOptions()...)
 	progress.CountLocal(s, env.local, progressIn, messages)
 
 	// Convert: payload as data, topic and QoS as attributes, ordering key.
@@ -68,7 +68,7 @@ func buildToPubSub(s beam.Scope, cfg *config, env *environment) {
 	progress.CountLocal(s, env.local, progressOut, converted)
 
 	// Publish: batched, awaited before the bundle commits.
-	pubsubio.Write(s, cfg.OutputTopic, converted, cfg.pubsubWriteOptions()...)
+	pubsubio.Write(s, cfg.OutputTopic, converted, cfg.pubsubWriteOptions(env.PubSubEndpoint)...)
 }
 
 // buildToMQTT is Pub/Sub -> MQTT: read -> route -> publish, with the
@@ -76,14 +76,14 @@ func buildToPubSub(s beam.Scope, cfg *config, env *environment) {
 func buildToMQTT(s beam.Scope, cfg *config, env *environment) {
 	// Read: acknowledged to Pub/Sub once the bundle that read them has
 	// committed.
-	messages := pubsubio.Read(s, cfg.InputSubscription, cfg.pubsubReadOptions()...)
+	messages := pubsubio.Read(s, cfg.InputSubscription, cfg.PubSubReadOptions(env.PubSubEndpoint, cfg.Readers)...)
 	progress.CountLocal(s, env.local, progressIn, messages)
 
 	// Route and publish: to the topic of the attributes; mqttio.Write
 	// refuses unsafe topics instead of publishing them.
 	publications := beam.ParDo(s, toPublication, messages)
 	progress.CountLocal(s, env.local, progressOut, publications)
-	refused := mqttio.Write(s, cfg.MQTT.Brokers, publications, cfg.writeOptions()...)
+	refused := mqttio.Write(s, env.Brokers, publications, cfg.writeOptions()...)
 
 	// Dead letters: the refused messages, with the reason.
 	env.outputs.Write(s, rows.DeadLettersTable, beam.ParDo(s, &deadLetterFn{Subscription: cfg.InputSubscription}, refused))
@@ -111,26 +111,11 @@ func (c *config) writeOptions() []mqttio.WriteOption {
 	return opts
 }
 
-// pubsubReadOptions are the pubsubio.Read options of the flags.
-func (c *config) pubsubReadOptions() []pubsubio.ReadOption {
-	opts := []pubsubio.ReadOption{pubsubio.Readers(c.Readers)}
-	if c.PubSubEndpoint != "" {
-		opts = append(opts, pubsubio.Endpoint(c.PubSubEndpoint))
-	}
-	if c.MaxRecords > 0 {
-		opts = append(opts, pubsubio.MaxRecords(c.MaxRecords))
-	}
-	if c.Duration > 0 {
-		opts = append(opts, pubsubio.MaxReadTime(c.Duration))
-	}
-	return opts
-}
-
 // pubsubWriteOptions are the pubsubio.Write options of the flags.
-func (c *config) pubsubWriteOptions() []pubsubio.WriteOption {
+func (c *config) pubsubWriteOptions(endpoint string) []pubsubio.WriteOption {
 	opts := []pubsubio.WriteOption{pubsubio.Ordering(c.OrderingKey != orderNone)}
-	if c.PubSubEndpoint != "" {
-		opts = append(opts, pubsubio.Endpoint(c.PubSubEndpoint))
+	if endpoint != "" {
+		opts = append(opts, pubsubio.Endpoint(endpoint))
 	}
 	return opts
 }

@@ -29,9 +29,9 @@ type config struct {
 
 // register defines the job's flags on fs.
 func (c *config) register(fs *flag.FlagSet) {
-	c.MQTT.Register(fs, "mqttbeam-commands", false)
-	fs.StringVar(&c.InputSubscription, "input_subscription", "", "Pub/Sub subscription of the commands, projects/PROJECT/subscriptions/SUBSCRIPTION"+jobflags.Required)
-	fs.StringVar(&c.PubSubEndpoint, "pubsub_endpoint", "", "Local runs only: host:port of a Pub/Sub emulator or pstest (plaintext, no credentials)")
+	c.MQTT.Register(fs, "mqttbeam-commands", true)
+	fs.StringVar(&c.InputSubscription, "input_subscription", "", "Pub/Sub subscription of the commands, projects/PROJECT/subscriptions/SUBSCRIPTION (default with --pubsub_endpoint=embedded: "+localSubscription+")"+jobflags.RequiredOnDataflow)
+	fs.StringVar(&c.PubSubEndpoint, "pubsub_endpoint", "", jobflags.PubSubEndpointUsage)
 	fs.IntVar(&c.Readers, "readers", 1, "Parallel Pub/Sub readers (streaming pulls) on the subscription")
 	fs.StringVar(&c.CommandTopic, "command_topic", "devices/{device_id}/commands", "Topic template of the commands; {device_id} is the command's device id")
 
@@ -43,10 +43,15 @@ func (c *config) register(fs *flag.FlagSet) {
 	c.Control.Register(fs, "Stop reading after this long", "commands")
 }
 
+// localSubscription is the subscription of a local run on the embedded
+// Pub/Sub server.
+const localSubscription = "projects/mqttbeam-local/subscriptions/device-commands"
+
 // validate checks the flags and fills in defaults that depend on others.
 func (c *config) validate() error {
 	errs := c.Control.Validate()
 	local := jobflags.IsLocal(c.Runner)
+	jobflags.LocalPubSub(local, &c.PubSubEndpoint, &c.InputSubscription, localSubscription)
 	errs = append(errs,
 		c.MQTT.Validate(local),
 		jobflags.PubSubSubscription("input_subscription", c.InputSubscription),

@@ -68,7 +68,7 @@ func build(cfg *config, env *environment) (*beam.Pipeline, error) {
 
 		// Read: the commands, acknowledged to Pub/Sub once the bundle that read
 		// them has committed.
-		messages := pubsubio.Read(s, cfg.InputSubscription, cfg.readOptions()...)
+		messages := pubsubio.Read(s, cfg.InputSubscription, cfg.PubSubReadOptions(env.PubSubEndpoint, cfg.Readers)...)
 		progress.CountLocal(s, env.local, progressIn, messages)
 
 		// Validate: JSON with a topic-safe device id and a command object, or
@@ -76,25 +76,10 @@ func build(cfg *config, env *environment) (*beam.Pipeline, error) {
 		valid, audit := beam.ParDo2(s, &validateFn{Topic: cfg.CommandTopic, Source: cfg.InputSubscription}, messages)
 
 		// Publish: to each device's command topic, at least once.
-		failed := mqttio.Write(s, env.brokers, valid, cfg.MQTT.WriteOptions()...)
+		failed := mqttio.Write(s, env.Brokers, valid, cfg.MQTT.WriteOptions()...)
 
 		// Audit: sent, rejected and failed commands.
 		out.Write(s, rows.CommandsTable, audit, beam.ParDo(s, &failedFn{Source: cfg.InputSubscription}, failed))
 		out.Finish(s)
 	})
-}
-
-// readOptions are the pubsubio.Read options of the flags.
-func (c *config) readOptions() []pubsubio.ReadOption {
-	opts := []pubsubio.ReadOption{pubsubio.Readers(c.Readers)}
-	if c.PubSubEndpoint != "" {
-		opts = append(opts, pubsubio.Endpoint(c.PubSubEndpoint))
-	}
-	if c.MaxRecords > 0 {
-		opts = append(opts, pubsubio.MaxRecords(c.MaxRecords))
-	}
-	if c.Duration > 0 {
-		opts = append(opts, pubsubio.MaxReadTime(c.Duration))
-	}
-	return opts
 }

@@ -65,7 +65,7 @@ func buildJob(s beam.Scope, cfg *config, env *environment) {
 
 	// Read: every message of the topic filters, acknowledged to the broker
 	// once the bundle that read it has committed.
-	messages := mqttio.Read(s, env.brokers, cfg.Topics, cfg.readOptions()...)
+	messages := mqttio.Read(s, env.Brokers, cfg.Topics, cfg.readOptions()...)
 	progress.CountLocal(s, env.local, progressIn, messages)
 
 	// Parse: JSON payloads into readings stamped with their event time;
@@ -94,7 +94,7 @@ func buildJob(s beam.Scope, cfg *config, env *environment) {
 	if len(env.rules) > 0 {
 		commands, rejected := rules.Evaluate(s, beam.ParDo(s, ruleInput, enriched), env.rules,
 			rules.CommandTopic(cfg.CommandTopic), rules.AllowedLateness(cfg.AllowedLateness))
-		failed := mqttio.Write(s, env.brokers, commands, cfg.writeOptions()...)
+		failed := mqttio.Write(s, env.Brokers, commands, cfg.writeOptions()...)
 		out.Write(s, rows.CommandsTable,
 			beam.ParDo(s, rows.FromPublication, commands),
 			beam.ParDo(s, rows.FromRejected, rejected),

@@ -6,12 +6,11 @@ import (
 	"log"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/mqttbeam/mqttbeam/internal/devicesim"
-	"github.com/mqttbeam/mqttbeam/internal/embeddedbroker"
 	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobflags"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/localenv"
 	"github.com/mqttbeam/mqttbeam/pipelines/internal/outputs"
 	"github.com/mqttbeam/mqttbeam/pipelines/internal/progress"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
@@ -25,30 +24,17 @@ const progressIn = "in"
 // rules, the outputs, and on local runs the embedded broker and simulated
 // fleet.
 type environment struct {
-	brokers  []string
 	registry string
 	rules    []rules.Rule
 	outputs  *outputs.Outputs
 	local    bool
-
-	closers []func()
-}
-
-// close stops what setup started, last first.
-func (env *environment) close() {
-	for i := len(env.closers) - 1; i >= 0; i-- {
-		env.closers[i]()
-	}
+	*localenv.Env
 }
 
 // setup prepares the environment of the flags; the caller closes it.
 func setup(ctx context.Context, cfg *config) (env *environment, err error) {
-	env = &environment{brokers: cfg.MQTT.Brokers, registry: cfg.Registry, local: jobflags.IsLocal(cfg.Runner)}
-	defer func() {
-		if err != nil {
-			env.close()
-		}
-	}()
+	env = &environment{Env: localenv.New(cfg.MQTT.Brokers, ""), registry: cfg.Registry, local: jobflags.IsLocal(cfg.Runner)}
+	defer env.CloseOnError(&err)
 	if cfg.MQTT.IsEmbedded() {
 		if err := env.startFleet(ctx, cfg); err != nil {
 			return env, err
@@ -72,7 +58,7 @@ func setup(ctx context.Context, cfg *config) (env *environment, err error) {
 		return env, err
 	}
 	env.outputs = out
-	env.closers = append(env.closers, closeOutputs)
+	env.OnClose(closeOutputs)
 	env.outputs.Count = env.local
 	return env, nil
 }
@@ -80,19 +66,16 @@ func setup(ctx context.Context, cfg *config) (env *environment, err error) {
 // startFleet starts the embedded broker and the simulated devices, and
 // makes the fleet's registry and the sample rules the defaults.
 func (env *environment) startFleet(ctx context.Context, cfg *config) error {
-	broker, err := embeddedbroker.Start()
+	url, err := env.Broker()
 	if err != nil {
-		return fmt.Errorf("--broker=embedded: %w", err)
+		return err
 	}
-	env.closers = append(env.closers, func() { broker.Close() })
-	env.brokers = []string{broker.URL()}
-
 	if cfg.Registry == "" {
 		dir, err := os.MkdirTemp("", "mqttbeam-registry")
 		if err != nil {
 			return fmt.Errorf("--broker=embedded: %w", err)
 		}
-		env.closers = append(env.closers, func() { os.RemoveAll(dir) })
+		env.OnClose(func() { os.RemoveAll(dir) })
 		env.registry = filepath.Join(dir, "devices.jsonl")
 		if err := devicesim.WriteRegistry(env.registry, cfg.SimulateDevices); err != nil {
 			return err
@@ -103,21 +86,10 @@ func (env *environment) startFleet(ctx context.Context, cfg *config) error {
 			return fmt.Errorf("the sample rules: %w", err)
 		}
 	}
-
-	simCtx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		err := devicesim.Run(simCtx, devicesim.Config{
-			Broker: broker.URL(), Devices: cfg.SimulateDevices, Rate: cfg.SimulateRate, QoS: 1,
-			MalformedShare: cfg.SimulateMalformed, LateShare: cfg.SimulateLate, Late: cfg.Window + cfg.Window/4,
-		}, nil)
-		if err != nil && simCtx.Err() == nil {
-			log.Printf("telemetry: simulated devices stopped: %v", err)
-		}
+	env.Devices(ctx, "telemetry", devicesim.Config{
+		Broker: url, Devices: cfg.SimulateDevices, Rate: cfg.SimulateRate, QoS: 1,
+		MalformedShare: cfg.SimulateMalformed, LateShare: cfg.SimulateLate, Late: cfg.Window + cfg.Window/4,
 	})
-	env.closers = append(env.closers, func() { stop(); wg.Wait() })
-	log.Printf("telemetry: embedded broker at %s, %d simulated devices publishing %v msg/s each to devices/{id}/telemetry",
-		broker.URL(), cfg.SimulateDevices, cfg.SimulateRate)
 	return nil
 }
 
@@ -129,7 +101,7 @@ func run(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	defer env.close()
+	defer env.Close()
 	p, err := build(cfg, env)
 	if err != nil {
 		return err

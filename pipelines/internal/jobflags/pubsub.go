@@ -8,6 +8,7 @@ import (
 
 	"github.com/mqttbeam/mqttbeam/internal/resname"
 	"github.com/mqttbeam/mqttbeam/mqttio"
+	"github.com/mqttbeam/mqttbeam/transforms/pubsubio"
 )
 
 // PubSubTopic checks a projects/PROJECT/topics/TOPIC flag value; empty is
@@ -30,13 +31,17 @@ func PubSubSubscription(name, v string) error {
 
 // LocalEndpoint checks a host:port flag that points a client at a local
 // server (an emulator, a test server): plaintext and without credentials, so
-// local runners only. Empty is allowed.
+// local runners only. Empty is allowed, and so is "embedded" (an in-process
+// server the job starts).
 func LocalEndpoint(name, v string, local bool) error {
 	if v == "" {
 		return nil
 	}
 	if !local {
 		return Errorf(name, "is for local runs only (plaintext, no credentials)")
+	}
+	if v == Embedded {
+		return nil
 	}
 	if host, port, err := net.SplitHostPort(v); err != nil || host == "" || port == "" {
 		return Errorf(name, "%q is not host:port", v)
@@ -93,4 +98,50 @@ func DeviceTopic(name, tmpl string) error {
 		return Errorf(name, "%q: %v", tmpl, err)
 	}
 	return nil
+}
+
+// PubSubEndpointUsage is the usage of a job's --pubsub_endpoint flag.
+const PubSubEndpointUsage = `Local runs only: "embedded" (an in-process Pub/Sub server with a simulated peer; the default of a local run given no Pub/Sub topic or subscription), or host:port of a Pub/Sub emulator or pstest (plaintext, no credentials)`
+
+// LocalPubSub fills in a local run's Pub/Sub defaults, so that a job runs
+// with no flags: with neither *endpoint (--pubsub_endpoint) nor *name (the
+// job's Pub/Sub topic or subscription) given, the endpoint is "embedded"
+// (an in-process server the job starts); with the embedded endpoint and no
+// name, the name is def.
+func LocalPubSub(local bool, endpoint, name *string, def string) {
+	if local && *endpoint == "" && *name == "" {
+		*endpoint = Embedded
+	}
+	if *endpoint == Embedded && *name == "" {
+		*name = def
+	}
+}
+
+// SubscriptionTopic is the topic of the embedded Pub/Sub server that the
+// subscription projects/P/subscriptions/S reads: projects/P/topics/S.
+func SubscriptionTopic(subscription string) string {
+	return strings.Replace(subscription, "/subscriptions/", "/topics/", 1)
+}
+
+// TopicSubscription is the subscription name of the embedded Pub/Sub
+// server for topic projects/P/topics/T: projects/P/subscriptions/T.
+func TopicSubscription(topic string) string {
+	return strings.Replace(topic, "/topics/", "/subscriptions/", 1)
+}
+
+// PubSubReadOptions are the pubsubio.Read options of a job that reads
+// Pub/Sub with readers streaming pulls, through endpoint when it is not
+// empty, within c's read limits (--max_records, --duration).
+func (c *Control) PubSubReadOptions(endpoint string, readers int) []pubsubio.ReadOption {
+	opts := []pubsubio.ReadOption{pubsubio.Readers(readers)}
+	if endpoint != "" {
+		opts = append(opts, pubsubio.Endpoint(endpoint))
+	}
+	if c.MaxRecords > 0 {
+		opts = append(opts, pubsubio.MaxRecords(c.MaxRecords))
+	}
+	if c.Duration > 0 {
+		opts = append(opts, pubsubio.MaxReadTime(c.Duration))
+	}
+	return opts
 }
