@@ -115,8 +115,8 @@ func (c *config) validateToPubSub() []error {
 	switch {
 	case !c.local() && c.OutputDir != "":
 		errs = append(errs, jobflags.Errorf("output_dir", "is for local runs only"))
-	case c.local() && c.OutputDir == "":
-		c.OutputDir = "out"
+	case c.PubSubEndpoint == jobflags.Embedded && c.OutputDir == "":
+		c.OutputDir = "out" // what the embedded server received
 	}
 	if len(c.Topics) == 0 {
 		errs = append(errs, jobflags.Errorf("topic", "is required: topic filters such as devices/+/telemetry/#"))

@@ -17,8 +17,11 @@ import (
 	"github.com/mqttbeam/mqttbeam/internal/brokertest"
 	"github.com/mqttbeam/mqttbeam/internal/certs"
 	"github.com/mqttbeam/mqttbeam/internal/embeddedbroker"
+	"github.com/mqttbeam/mqttbeam/internal/ports"
 	"github.com/mqttbeam/mqttbeam/mqttio"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobflags"
 	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobtest"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/localenv"
 	"github.com/mqttbeam/mqttbeam/pipelines/internal/secrets/secretstest"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 )
@@ -63,9 +66,9 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, nil, "--broker: is required"},
+		{nil, []string{"--broker="}, "--broker: is required"},
 		{nil, []string{"--broker=tcp://h:1883", "--output_topic=" + testTopic}, "--topic: is required"},
-		{nil, []string{"--broker=tcp://h:1883", "--topic=a/#"}, "--output_topic: is required"},
+		{nil, []string{"--broker=tcp://h:1883", "--topic=a/#", "--pubsub_endpoint=localhost:8085"}, "--output_topic: is required"},
 		{toPubSubFlags, []string{"--direction=sideways"}, `--direction: "sideways" is not one of mqtt_to_pubsub, pubsub_to_mqtt`},
 		{toPubSubFlags, []string{"--topic=devices/#/x"}, "--topic"},
 		{toPubSubFlags, []string{"--output_topic=telemetry"}, "--output_topic"},
@@ -76,7 +79,7 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 		{toPubSubFlags, []string{"--pubsub_endpoint=localhost"}, "--pubsub_endpoint"},
 		{toPubSubFlags, []string{"--readers=0"}, "--readers"},
 		{toPubSubFlags, []string{"--broker=embedded"}, "--broker"},
-		{toMQTTFlags[:2], nil, "--input_subscription: is required"},
+		{toMQTTFlags[:2], []string{"--pubsub_endpoint=localhost:8085"}, "--input_subscription: is required"},
 		{toMQTTFlags, []string{"--input_subscription=my-sub"}, "--input_subscription"},
 		{toMQTTFlags, []string{"--mqtt_topic_template=devices/{device_id}/+"}, "--mqtt_topic_template"},
 		{toMQTTFlags, []string{"--mqtt_topic_template=devices/{}/commands"}, "--mqtt_topic_template"},
@@ -100,6 +103,61 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 	cfg, err = parseFlags(toMQTTFlags...)
 	require.NoError(t, err, "the defaults are valid")
 	assert.Equal(t, "out", cfg.OutputDir)
+}
+
+// With no flags, a local run gets the embedded broker and Pub/Sub server
+// and their default names, in both directions; Dataflow gets neither.
+func TestLocalDefaults(t *testing.T) {
+	cfg, err := parseFlags()
+	require.NoError(t, err)
+	assert.True(t, cfg.MQTT.IsEmbedded())
+	assert.Equal(t, "embedded", cfg.PubSubEndpoint)
+	assert.Equal(t, jobflags.List{"devices/+/telemetry/#"}, cfg.Topics)
+	assert.Equal(t, localTopic, cfg.OutputTopic)
+	assert.Equal(t, "out", cfg.OutputDir)
+	cfg, err = parseFlags("--direction=pubsub_to_mqtt")
+	require.NoError(t, err)
+	assert.Equal(t, "embedded", cfg.PubSubEndpoint)
+	assert.Equal(t, localSubscription, cfg.InputSubscription)
+}
+
+// With no flags but the run's length, both directions run on the embedded
+// broker and Pub/Sub server and show what the other side received.
+func TestRunsWithNoFlags(t *testing.T) {
+	dir := t.TempDir()
+	out, code := runMain(t, 2*time.Minute, "--duration=5s", "--progress_every=1s", "--output_dir="+dir)
+	require.Equal(t, 0, code, out)
+	assert.Regexp(t, `progress: in \d+ msg/s \(\d+\) \| out \d+ \| dead letters 0 \| watermark`, out)
+	got := jobtest.ReadJSONL[localenv.Message](t, filepath.Join(dir, pubsubFile))
+	require.NotEmpty(t, got, out)
+	assert.Contains(t, out, fmt.Sprintf("bridge: %d messages received by the other side", len(got)))
+	for _, m := range got {
+		assert.Regexp(t, `^devices/sim-\d+/telemetry$`, m.Attributes[AttrTopic])
+		assert.Contains(t, m.Data, `"temperature"`)
+	}
+
+	dir = t.TempDir()
+	out, code = runMain(t, 2*time.Minute, "--direction=pubsub_to_mqtt", "--duration=5s", "--output_dir="+dir)
+	require.Equal(t, 0, code, out)
+	sent := jobtest.ReadJSONL[localenv.MQTTMessage](t, filepath.Join(dir, mqttFile))
+	require.NotEmpty(t, sent, out)
+	for _, m := range sent {
+		assert.Regexp(t, `^devices/sim-\d+/commands$`, m.Topic)
+		assert.Contains(t, m.Payload, `"action":"blink"`)
+	}
+	dead := jobtest.ReadJSONL[rows.DeadLetter](t, filepath.Join(dir, rows.DeadLettersTable+".jsonl"))
+	require.Len(t, dead, 1, "the backend's third message has an unsafe topic")
+	assert.Equal(t, ReasonUnsafeTopic, dead[0].Reason)
+}
+
+// A broker that cannot be reached ends the run with status 1 and one line.
+func TestUnreachableBrokerFails(t *testing.T) {
+	port, err := ports.Free("127.0.0.1")
+	require.NoError(t, err)
+	line, stdout := jobtest.RunMainFails(t, mainArgsEnv, 2*time.Minute, fmt.Sprintf("--broker=tcp://127.0.0.1:%d", port),
+		"--topic=devices/#", "--duration=2s", "--progress_every=500ms")
+	assert.Contains(t, stdout, "| not connected: connecting to tcp://127.0.0.1:")
+	assert.Regexp(t, `^bridge: mqttio.Read: reader mqttbeam-bridge-0 never connected \(last error: .*connection refused\): .*; check --broker \(details in `, line)
 }
 
 // The binary exits with status 2 and names the flag, and never echoes a

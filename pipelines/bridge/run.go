@@ -117,13 +117,13 @@ func (env *environment) startToMQTT(ctx context.Context, cfg *config) error {
 
 // backendMessage is the i-th message of the simulated backend: a command
 // to one of ten devices, routed by its mqtt_topic attribute (and device_id,
-// for --mqtt_topic_template), every tenth with an unsafe topic, which the
-// bridge turns into a dead letter.
+// for --mqtt_topic_template), every tenth (from the third) with an unsafe
+// topic, which the bridge turns into a dead letter.
 func backendMessage(i int) ([]byte, map[string]string) {
 	device := devicesim.DeviceID(i % 10)
 	data, _ := json.Marshal(map[string]any{"action": "blink", "seq": i})
 	topic := "devices/" + device + "/commands"
-	if i%10 == 9 {
+	if i%10 == 2 {
 		topic = "devices/+/commands"
 	}
 	return data, map[string]string{AttrTopic: topic, "device_id": device}

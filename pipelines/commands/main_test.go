@@ -17,6 +17,7 @@ import (
 	"github.com/mqttbeam/mqttbeam/internal/bqtest"
 	"github.com/mqttbeam/mqttbeam/internal/brokertest"
 	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobtest"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/localenv"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 )
 
@@ -50,14 +51,44 @@ const (
 // required are the flags a local run needs.
 var required = []string{"--broker=tcp://127.0.0.1:1883", "--input_subscription=" + testSub}
 
+// With no flags but the run's length, the job runs on the embedded broker
+// and Pub/Sub server: the audit has the simulated backend's commands, sent
+// and rejected, and the devices received the sent ones.
+func TestRunsWithNoFlags(t *testing.T) {
+	dir := t.TempDir()
+	out, code := runMain(t, 2*time.Minute, "--duration=5s", "--progress_every=1s", "--output_dir="+dir)
+	require.Equal(t, 0, code, out)
+	assert.Contains(t, out, "progress: in ")
+	audit := jobtest.ReadJSONL[rows.Command](t, filepath.Join(dir, rows.CommandsTable+".jsonl"))
+	sent := map[string]bool{}
+	rejected := 0
+	for _, a := range audit {
+		switch a.Status {
+		case rows.CommandSent:
+			sent[a.Payload] = true
+		case rows.CommandRejected:
+			rejected++
+			assert.True(t, strings.HasPrefix(a.Reason, ReasonUnsafeDeviceID), a.Reason)
+		}
+	}
+	require.NotEmpty(t, sent, out)
+	assert.Equal(t, 1, rejected, "the backend's third command has an unsafe device id")
+	received := jobtest.ReadJSONL[localenv.MQTTMessage](t, filepath.Join(dir, mqttFile))
+	require.NotEmpty(t, received, out)
+	for _, m := range received {
+		assert.True(t, sent[m.Payload], "received a command the audit does not show sent: %s", m.Payload)
+		assert.Regexp(t, `^devices/sim-\d+/commands$`, m.Topic)
+	}
+}
+
 // Bad flags fail before anything starts, naming the flag and what it allows.
 func TestBadFlagsNameTheFlag(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{nil, "--input_subscription: is required"},
-		{[]string{"--input_subscription=" + testSub}, "--broker: is required"},
+		{[]string{"--pubsub_endpoint=localhost:8085"}, "--input_subscription: is required"},
+		{[]string{"--input_subscription=" + testSub, "--broker="}, "--broker: is required"},
 		{[]string{"--input_subscription=my-sub"}, "--input_subscription"},
 		{[]string{"--broker=embedded"}, "--broker"},
 		{[]string{"--qos=0"}, "--qos: 0 would drop commands"},
@@ -82,7 +113,12 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
-	cfg, err := parseFlags(required...)
+	cfg, err := parseFlags()
+	require.NoError(t, err, "a local run needs no flags")
+	assert.True(t, cfg.MQTT.IsEmbedded())
+	assert.Equal(t, "embedded", cfg.PubSubEndpoint)
+	assert.Equal(t, localSubscription, cfg.InputSubscription)
+	cfg, err = parseFlags(required...)
 	require.NoError(t, err, "the defaults are valid")
 	assert.Equal(t, "out", cfg.OutputDir)
 	assert.Equal(t, 1, cfg.MQTT.QoS)

@@ -71,16 +71,16 @@ func setup(ctx context.Context, cfg *config) (env *environment, err error) {
 }
 
 // backendCommand is the i-th command of the simulated backend, to one of
-// ten devices; every seventh is invalid (an unsafe device id, not JSON, no
-// command), which the audit shows rejected with the reason.
+// ten devices; every seventh (from the third) is invalid (an unsafe device
+// id, not JSON, no command), which the audit shows rejected with the reason.
 func backendCommand(i int) ([]byte, map[string]string) {
 	device := devicesim.DeviceID(i % 10)
 	switch i % 21 {
-	case 6:
+	case 2:
 		return []byte(`{"device_id": "devices/+", "command": {"action": "reboot"}}`), nil
-	case 13:
+	case 9:
 		return []byte(`reboot ` + device), nil
-	case 20:
+	case 16:
 		return []byte(`{"device_id": "` + device + `"}`), nil
 	}
 	return []byte(fmt.Sprintf(`{"device_id": %q, "command": {"action": "set_fan", "speed": %d}, "id": "c-%d"}`, device, i%3, i)), nil
