@@ -54,7 +54,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.PubSubEndpoint, "pubsub_endpoint", "", jobflags.PubSubEndpointUsage)
 	fs.IntVar(&c.Readers, "readers", 1, "Parallel readers: MQTT clients on a shared subscription ($share/...), or Pub/Sub streaming pulls")
 
-	fs.Var(&c.Topics, "topic", "mqtt_to_pubsub: topic filters to read, comma-separated or repeated; wildcards allowed, e.g. devices/+/telemetry/# (required with --direction=mqtt_to_pubsub; default with --broker=embedded: devices/+/telemetry/#)")
+	fs.Var(&c.Topics, "topic", "mqtt_to_pubsub: topic filters to read, comma-separated or repeated; wildcards allowed, e.g. devices/+/telemetry/# (required with --direction=mqtt_to_pubsub; devices/+/telemetry/# on the embedded broker)")
 	fs.StringVar(&c.OutputTopic, "output_topic", "", "mqtt_to_pubsub: Pub/Sub topic to publish to, projects/PROJECT/topics/TOPIC (required with --direction=mqtt_to_pubsub; default with --pubsub_endpoint=embedded: `+localTopic+`)")
 	fs.StringVar(&c.OrderingKey, "ordering_key", orderNone, "mqtt_to_pubsub: ordering key of the Pub/Sub messages: none, device_id (from --device_topic) or topic")
 	fs.StringVar(&c.DeviceTopic, "device_topic", "devices/{device_id}/#", "mqtt_to_pubsub: topic template that names the device id level, for --ordering_key=device_id")

@@ -30,7 +30,7 @@ type config struct {
 // register defines the job's flags on fs.
 func (c *config) register(fs *flag.FlagSet) {
 	c.MQTT.Register(fs, "mqttbeam-commands", true)
-	fs.StringVar(&c.InputSubscription, "input_subscription", "", "Pub/Sub subscription of the commands, projects/PROJECT/subscriptions/SUBSCRIPTION (default with --pubsub_endpoint=embedded: "+localSubscription+")"+jobflags.RequiredOnDataflow)
+	fs.StringVar(&c.InputSubscription, "input_subscription", "", "Pub/Sub subscription of the commands, projects/PROJECT/subscriptions/SUBSCRIPTION; with --pubsub_endpoint=embedded: "+localSubscription+jobflags.RequiredOnDataflow)
 	fs.StringVar(&c.PubSubEndpoint, "pubsub_endpoint", "", jobflags.PubSubEndpointUsage)
 	fs.IntVar(&c.Readers, "readers", 1, "Parallel Pub/Sub readers (streaming pulls) on the subscription")
 	fs.StringVar(&c.CommandTopic, "command_topic", "devices/{device_id}/commands", "Topic template of the commands; {device_id} is the command's device id")
