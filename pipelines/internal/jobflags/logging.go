@@ -76,6 +76,7 @@ var fixes = []struct{ cause, fix string }{
 	{"refused the credentials", "check --username and --password (or --password_secret)"},
 	{"not authorised: bad user name or password", "check --username and --password (or --password_secret)"},
 	{"never connected", "check --broker"},
+	{"mqttio.Write: connecting to", "check --broker and that the broker is up"},
 	{"rejected the client id", "check --client_id"},
 	{"certificate is not trusted", "check --tls_ca and --tls_server_name"},
 	{"refused the handshake", "check --tls_cert and --tls_key (or --tls_key_secret)"},
