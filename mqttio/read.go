@@ -223,8 +223,10 @@ type ReaderState struct {
 	// Err, when not connected, is why: the last failed connection
 	// attempt's error or, after a connection was lost, what ended it.
 	Err error
-	// Watermark is the reader's output watermark at the end of its last
-	// bundle (zero before the first).
+	// Watermark is how far the reader's watermark had come at the end of
+	// its last bundle, before it is rounded down to a WatermarkStep (zero
+	// before the first bundle): a window whose end is on the step grid
+	// closes once it passes the window's end.
 	Watermark time.Time
 }
 

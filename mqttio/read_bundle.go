@@ -42,7 +42,7 @@ func (b *bundle) acquire() {
 func (b *bundle) run() (sdf.ProcessContinuation, error) {
 	b.acquire()
 	defer func() {
-		b.s.setWatermark(b.we.CurrentWatermark())
+		b.s.setWatermark(b.we.Exact())
 		release(b.s)
 	}()
 

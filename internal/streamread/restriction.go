@@ -180,6 +180,9 @@ func (t *Tracker) IsBounded() bool {
 // watermark moved with every bundle.
 type WatermarkEstimator struct {
 	state atomic.Int64
+	// exact is the latest watermark before rounding: a window on the step
+	// grid closes when it passes the window's end (Exact).
+	exact atomic.Int64
 	step  int64
 }
 
@@ -189,6 +192,7 @@ type WatermarkEstimator struct {
 func NewWatermarkEstimator(state int64, step time.Duration) *WatermarkEstimator {
 	e := &WatermarkEstimator{step: max(step.Milliseconds(), 1)}
 	e.state.Store(state)
+	e.exact.Store(state)
 	return e
 }
 
@@ -202,18 +206,30 @@ func (e *WatermarkEstimator) CurrentWatermark() time.Time {
 	return mtime.Time(e.state.Load()).ToTime()
 }
 
+// Exact returns the watermark before it is rounded down to a whole step: how
+// far the reader's input has come. A window whose end is on the step grid
+// closes once Exact passes its end.
+func (e *WatermarkEstimator) Exact() time.Time {
+	return mtime.Time(e.exact.Load()).ToTime()
+}
+
 // Advance moves the watermark to t, rounded down to a whole step, unless it
 // is already later.
 func (e *WatermarkEstimator) Advance(t time.Time) {
 	ms := int64(mtime.FromTime(t))
+	advanceTo(&e.exact, ms)
 	r := ms % e.step
 	if r < 0 { // before 1970: round down too
 		r += e.step
 	}
-	ms -= r
+	advanceTo(&e.state, ms-r)
+}
+
+// advanceTo moves v to ms unless it is already later.
+func advanceTo(v *atomic.Int64, ms int64) {
 	for {
-		cur := e.state.Load()
-		if ms <= cur || e.state.CompareAndSwap(cur, ms) {
+		cur := v.Load()
+		if ms <= cur || v.CompareAndSwap(cur, ms) {
 			return
 		}
 	}
