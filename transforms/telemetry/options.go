@@ -3,12 +3,31 @@ package telemetry
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/mqttbeam/mqttbeam/internal/optcheck"
+	"github.com/mqttbeam/mqttbeam/transforms/telemetry/sparkplug"
 )
+
+// Payload formats, for PayloadFormat and Route.
+const (
+	// FormatJSON is one JSON object a message: the default.
+	FormatJSON = "json"
+	// FormatBatch is a JSON array of objects, or an object whose
+	// BatchField is one, each element a reading.
+	FormatBatch = "batch"
+	// FormatValue is a plain number, true or false, named by the topic.
+	FormatValue = "value"
+	// FormatSparkplugB is Sparkplug B's protobuf payloads on its
+	// spBv1.0/... topics.
+	FormatSparkplugB = "sparkplug_b"
+)
+
+// Formats lists the payload formats.
+var Formats = []string{FormatJSON, FormatBatch, FormatValue, FormatSparkplugB}
 
 // Defaults of the Options.
 const (
@@ -16,6 +35,26 @@ const (
 	DefaultTimestampField  = "ts"
 	DefaultMaxPayloadBytes = 64 << 10
 	DefaultMaxClockSkew    = 24 * time.Hour
+	DefaultMaxDepth        = 8
+	DefaultMaxMetrics      = 1000
+	DefaultBatchField      = "readings"
+	DefaultDeviceIDField   = "device_id"
+	DefaultMaxBatch        = 1000
+	// DefaultSparkplugTemplate is the topic template of PayloadFormat
+	// sparkplug_b when no TopicTemplate is given: the whole namespace.
+	DefaultSparkplugTemplate = sparkplug.Namespace + "/#"
+	// DefaultSparkplugDeviceID makes a Sparkplug B device's id
+	// "group/edge_node/device" and an edge node's "group/edge_node".
+	DefaultSparkplugDeviceID = "{group_id}/{edge_node_id}/{device_id}"
+)
+
+// Array handling of JSON payloads (option Arrays).
+const (
+	// ArraysIndexed flattens an array's elements like an object's members,
+	// named by their index: {"accel":[0.1,9.8]} is accel.0 and accel.1.
+	ArraysIndexed = "indexed"
+	// ArraysIgnored ignores arrays (and what they hold).
+	ArraysIgnored = "ignored"
 )
 
 // DefaultEarliestEventTime is the earliest event time a payload timestamp may
@@ -29,23 +68,51 @@ var DefaultEarliestEventTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 // names the option.
 type Option func(*config) error
 
-// config holds the settings of a Parser. It travels inside the DoFn of Parse,
-// so its fields are exported for serialization; users set them through Options.
+// config holds the settings of a Parser. It travels inside the DoFns of
+// Parse, so its fields are exported for serialization; users set them
+// through Options.
 type config struct {
 	TopicTemplate     string
+	Format            string
+	Routes            []route
 	TimestampField    string
 	MaxPayloadBytes   int
 	EarliestEventTime time.Time
 	MaxClockSkew      time.Duration
+	MaxDepth          int
+	Arrays            string
+	MaxMetrics        int
+	BatchField        string
+	DeviceIDField     string
+	MaxBatch          int
+	SparkplugDeviceID string
+	RebirthCooldown   time.Duration
+
+	templateSet bool // TopicTemplate was given
+}
+
+// route is a topic template and the format of the payloads of the topics it
+// matches.
+type route struct {
+	Template string
+	Format   string
 }
 
 func defaultConfig() config {
 	return config{
 		TopicTemplate:     DefaultTopicTemplate,
+		Format:            FormatJSON,
 		TimestampField:    DefaultTimestampField,
 		MaxPayloadBytes:   DefaultMaxPayloadBytes,
 		EarliestEventTime: DefaultEarliestEventTime,
 		MaxClockSkew:      DefaultMaxClockSkew,
+		MaxDepth:          DefaultMaxDepth,
+		Arrays:            ArraysIndexed,
+		MaxMetrics:        DefaultMaxMetrics,
+		BatchField:        DefaultBatchField,
+		DeviceIDField:     DefaultDeviceIDField,
+		MaxBatch:          DefaultMaxBatch,
+		SparkplugDeviceID: DefaultSparkplugDeviceID,
 	}
 }
 
@@ -59,32 +126,105 @@ func newConfig(opts []Option) (config, error) {
 			return cfg, fmt.Errorf("telemetry: %w", err)
 		}
 	}
+	if cfg.Format == FormatSparkplugB && !cfg.templateSet {
+		cfg.TopicTemplate = DefaultSparkplugTemplate
+	}
+	if _, err := parseTemplate(cfg.TopicTemplate, cfg.Format); err != nil {
+		name := "TopicTemplate"
+		if !cfg.templateSet {
+			name = "PayloadFormat"
+		}
+		return cfg, fmt.Errorf("telemetry: %w", optcheck.Errorf(name, "%v", err))
+	}
+	if cfg.RebirthCooldown > 0 && !cfg.hasSparkplug() {
+		return cfg, fmt.Errorf("telemetry: %w", optcheck.Errorf("RebirthRequests", "needs a %s format (PayloadFormat or Route)", FormatSparkplugB))
+	}
 	return cfg, nil
+}
+
+// routes are the Routes and then the TopicTemplate with the PayloadFormat,
+// in the order they are tried.
+func (c *config) routes() []route {
+	return append(slices.Clip(c.Routes), route{c.TopicTemplate, c.Format})
+}
+
+func (c *config) hasSparkplug() bool {
+	return slices.ContainsFunc(c.routes(), func(r route) bool { return r.Format == FormatSparkplugB })
+}
+
+func checkFormat(name, format string) error {
+	if !slices.Contains(Formats, format) {
+		return optcheck.Errorf(name, "format %q is not one of %s", format, strings.Join(Formats, ", "))
+	}
+	return nil
 }
 
 // TopicTemplate sets the topic levels a message's topic must have and where
 // the device id and kind are, e.g. "devices/{device_id}/telemetry/#" (the
-// default) or "devices/{device_id}/telemetry/{kind}".
+// default) or "devices/{device_id}/telemetry/{kind}". Its payloads are in
+// the PayloadFormat; Route adds templates of other formats.
 //
 // Levels are separated by '/'. A literal level must equal the topic's level;
 // "{device_id}" (required, once) captures one level as the device id;
-// "{kind}" (optional, once) captures one level as the kind; '+' matches any
+// "{kind}" (optional, once) captures one level as the kind; "{metric}"
+// (format value only, once) captures the metric's name; '+' matches any
 // one level; '#', last only, matches zero or more levels, and when the
 // template has no "{kind}" the first level it matches is the kind. A message
 // whose topic does not match goes to the dead letters (ReasonNoDeviceID).
+//
+// A sparkplug_b template has no placeholders: its first level is
+// "spBv1.0", and the ids come from the Sparkplug B topic (see
+// SparkplugDeviceID), e.g. "spBv1.0/#" (the default with PayloadFormat
+// sparkplug_b) or "spBv1.0/plant-1/#".
 func TopicTemplate(template string) Option {
 	return func(c *config) error {
-		if _, err := parseTemplate(template); err != nil {
-			return optcheck.Errorf("TopicTemplate", "%v", err)
+		if template == "" {
+			return optcheck.Errorf("TopicTemplate", "must not be empty")
 		}
-		c.TopicTemplate = template
+		c.TopicTemplate, c.templateSet = template, true
 		return nil
 	}
 }
 
-// TimestampField sets the name of the payload's top-level field that holds
-// the event time (default "ts"): an RFC 3339 string or a number of
-// milliseconds since the Unix epoch.
+// PayloadFormat sets the format of the payloads of the TopicTemplate's
+// topics: FormatJSON (the default), FormatBatch, FormatValue or
+// FormatSparkplugB. See Parser for each.
+func PayloadFormat(format string) Option {
+	return func(c *config) error {
+		if err := checkFormat("PayloadFormat", format); err != nil {
+			return err
+		}
+		c.Format = format
+		return nil
+	}
+}
+
+// Route sends the messages whose topic matches template (see
+// TopicTemplate) to the decoder of format, for brokers that carry several
+// kinds of payloads. Routes are tried in the order given, before the
+// TopicTemplate, and the first that matches decides, e.g.
+//
+//	telemetry.Parse(s, msgs,
+//		telemetry.Route("gateways/{device_id}/telemetry", telemetry.FormatBatch),
+//		telemetry.Route("devices/{device_id}/values/{metric}", telemetry.FormatValue),
+//		telemetry.Route("spBv1.0/#", telemetry.FormatSparkplugB),
+//		telemetry.TopicTemplate("devices/{device_id}/telemetry/#")) // JSON
+func Route(template, format string) Option {
+	return func(c *config) error {
+		if err := checkFormat("Route", format); err != nil {
+			return err
+		}
+		if _, err := parseTemplate(template, format); err != nil {
+			return optcheck.Errorf("Route", "%v", err)
+		}
+		c.Routes = append(c.Routes, route{template, format})
+		return nil
+	}
+}
+
+// TimestampField sets the name of the payload's field that holds the event
+// time (default "ts"): an RFC 3339 string or a number of milliseconds since
+// the Unix epoch. A dotted name ("meta.time") names a nested member.
 func TimestampField(name string) Option {
 	return func(c *config) error {
 		if name == "" {
@@ -101,13 +241,106 @@ func TimestampField(name string) Option {
 // MaxPayloadBytes sets the largest payload parsed (default 64 KiB); a larger
 // one goes to the dead letters (ReasonTooLarge).
 func MaxPayloadBytes(n int) Option {
+	return positiveInt("MaxPayloadBytes", n, func(c *config) { c.MaxPayloadBytes = n })
+}
+
+// MaxDepth sets how deep a JSON payload may nest objects and arrays
+// (default 8; the payload's own object is depth 1, so {"env":{"t":1}} has
+// depth 2). A deeper payload goes to the dead letters (ReasonTooDeep).
+func MaxDepth(n int) Option {
+	return positiveInt("MaxDepth", n, func(c *config) { c.MaxDepth = n })
+}
+
+// MaxMetrics sets the most metrics one reading may have (default 1000); a
+// payload with more goes to the dead letters (ReasonTooManyMetrics).
+func MaxMetrics(n int) Option {
+	return positiveInt("MaxMetrics", n, func(c *config) { c.MaxMetrics = n })
+}
+
+// MaxBatch sets the most elements a batch payload may have (default 1000);
+// a larger batch goes to the dead letters (ReasonTooLarge).
+func MaxBatch(n int) Option {
+	return positiveInt("MaxBatch", n, func(c *config) { c.MaxBatch = n })
+}
+
+func positiveInt(name string, n int, set func(*config)) Option {
 	return func(c *config) error {
 		if n <= 0 {
-			return optcheck.Errorf("MaxPayloadBytes", "must be positive, got %d", n)
+			return optcheck.Errorf(name, "must be positive, got %d", n)
 		}
-		c.MaxPayloadBytes = n
+		set(c)
 		return nil
 	}
+}
+
+// Arrays sets what JSON arrays become: ArraysIndexed (the default), whose
+// elements are flattened like members named by their index, or
+// ArraysIgnored.
+func Arrays(mode string) Option {
+	return func(c *config) error {
+		if mode != ArraysIndexed && mode != ArraysIgnored {
+			return optcheck.Errorf("Arrays", "%q is not %q or %q", mode, ArraysIndexed, ArraysIgnored)
+		}
+		c.Arrays = mode
+		return nil
+	}
+}
+
+// BatchField sets the member of a batch object that holds its array of
+// readings (default "readings"); a batch may also be the array itself.
+func BatchField(name string) Option {
+	return fieldName("BatchField", name, func(c *config) { c.BatchField = name })
+}
+
+// DeviceIDField sets the member of a batch element that names the device
+// the element is about (default "device_id"), so that a gateway can publish
+// for the devices behind it. An element without it is about the topic's
+// device.
+func DeviceIDField(name string) Option {
+	return fieldName("DeviceIDField", name, func(c *config) { c.DeviceIDField = name })
+}
+
+func fieldName(option, name string, set func(*config)) Option {
+	return func(c *config) error {
+		if name == "" || !utf8.ValidString(name) {
+			return optcheck.Errorf(option, "%q is not a non-empty UTF-8 name", name)
+		}
+		set(c)
+		return nil
+	}
+}
+
+// SparkplugDeviceID sets how a Sparkplug B message's device id is made from
+// its topic's ids: a template of "{group_id}" (optional), "{edge_node_id}"
+// and "{device_id}" (required, once each) and literal text, by default
+// DefaultSparkplugDeviceID, "{group_id}/{edge_node_id}/{device_id}". An edge
+// node's own messages (NBIRTH, NDATA, NDEATH) have no device: their id is
+// the template without "{device_id}" and the literal text just before it
+// (after it, when it comes first): "plant-1/edge-7" by default.
+//
+// Device ids with '/' (as the default's) cannot be a topic level: rules
+// refuse to send them device commands on devices/{device_id}/commands. Use
+// e.g. "{edge_node_id}.{device_id}" for ids that can.
+func SparkplugDeviceID(template string) Option {
+	return func(c *config) error {
+		if _, err := parseIDTemplate(template); err != nil {
+			return optcheck.Errorf("SparkplugDeviceID", "%v", err)
+		}
+		c.SparkplugDeviceID = template
+		return nil
+	}
+}
+
+// RebirthRequests makes ParseWithCommands ask a Sparkplug B edge node to
+// publish its BIRTHs again (an NCMD with "Node Control/Rebirth" true, see
+// sparkplug.RebirthRequest) when its state is unknown or broken: a DATA
+// before its BIRTH, a seq gap, an unknown alias. It asks at most once per
+// cooldown and edge node, by receive time. Without this option (the
+// default) the job only reads: a primary host application (e.g. a SCADA
+// system) usually owns rebirths, and requests from several hosts at once
+// can flood a plant network.
+func RebirthRequests(cooldown time.Duration) Option {
+	return optcheck.Positive("RebirthRequests", cooldown, func(c *config) { c.RebirthCooldown = cooldown })
 }
 
 // EarliestEventTime sets the earliest event time a payload timestamp may
@@ -130,106 +363,5 @@ func EarliestEventTime(t time.Time) Option {
 // be (default 24 hours); a later one goes to the dead letters
 // (ReasonBadTimestamp).
 func MaxClockSkew(d time.Duration) Option {
-	return func(c *config) error {
-		if d < 0 {
-			return optcheck.Errorf("MaxClockSkew", "must not be negative, got %v", d)
-		}
-		c.MaxClockSkew = d
-		return nil
-	}
-}
-
-// Kinds of template levels.
-const (
-	levelLiteral = iota
-	levelDevice
-	levelKind
-	levelPlus
-	levelHash
-)
-
-type level struct {
-	kind    int
-	literal string
-}
-
-// template is a parsed TopicTemplate.
-type template struct {
-	levels  []level
-	hasKind bool // a {kind} placeholder
-}
-
-func parseTemplate(s string) (template, error) {
-	var t template
-	if s == "" {
-		return t, errors.New("must not be empty")
-	}
-	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
-		return t, fmt.Errorf("%q is not valid UTF-8 or contains NUL", s)
-	}
-	parts := strings.Split(s, "/")
-	devices := 0
-	for i, p := range parts {
-		var l level
-		switch {
-		case p == "{device_id}":
-			l.kind = levelDevice
-			devices++
-		case p == "{kind}":
-			if t.hasKind {
-				return t, fmt.Errorf("%q has {kind} more than once", s)
-			}
-			l.kind, t.hasKind = levelKind, true
-		case p == "+":
-			l.kind = levelPlus
-		case p == "#":
-			if i != len(parts)-1 {
-				return t, fmt.Errorf("%q has '#' before its last level", s)
-			}
-			l.kind = levelHash
-		case strings.ContainsAny(p, "+#{}"):
-			return t, fmt.Errorf("%q: level %q must be a literal, {device_id}, {kind}, '+' or '#'", s, p)
-		default:
-			l.literal = p
-		}
-		t.levels = append(t.levels, l)
-	}
-	if devices != 1 {
-		return t, fmt.Errorf("%q must have {device_id} exactly once as a whole level, has it %d times", s, devices)
-	}
-	return t, nil
-}
-
-// match returns the device id and kind of topic, or ok false when the topic
-// does not match the template.
-func (t *template) match(topic string) (device, kind string, ok bool) {
-	rest, atEnd := topic, false
-	for _, l := range t.levels {
-		if l.kind == levelHash {
-			if !atEnd && !t.hasKind {
-				kind, _, _ = strings.Cut(rest, "/")
-			}
-			return device, kind, true
-		}
-		if atEnd {
-			return "", "", false
-		}
-		var seg string
-		if j := strings.IndexByte(rest, '/'); j >= 0 {
-			seg, rest = rest[:j], rest[j+1:]
-		} else {
-			seg, rest, atEnd = rest, "", true
-		}
-		switch l.kind {
-		case levelLiteral:
-			if seg != l.literal {
-				return "", "", false
-			}
-		case levelDevice:
-			device = seg
-		case levelKind:
-			kind = seg
-		}
-	}
-	return device, kind, atEnd
+	return optcheck.NonNegative("MaxClockSkew", d, func(c *config) { c.MaxClockSkew = d })
 }

@@ -6,10 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -74,10 +76,25 @@ func TestParseGood(t *testing.T) {
 				Metrics: map[string]float64{"battery": 3.71}, Attributes: map[string]string{"fw": "1.4.2"}},
 		},
 		{
-			name: "nested values and nulls ignored, duplicate key last wins, big exponent fine",
-			msg:  msg("devices/s3/telemetry", ` {"loc":{"lat":1},"a":[1],"n":null,"c":1,"c":2,"big":1e300,"tiny":1e-400} `),
+			name: "nested objects and arrays flattened, nulls ignored, duplicate key last wins, big exponent fine",
+			msg:  msg("devices/s3/telemetry", ` {"loc":{"lat":1,"pos":{"x":-2}},"a":[1,{"b":2},"up"],"n":null,"c":1,"c":2,"big":1e300,"tiny":1e-400,"e":{},"f":[]} `),
 			want: Reading{DeviceID: "s3", EventTime: received, TimeSource: TimeFromReceived,
-				Metrics: map[string]float64{"c": 2, "big": 1e300, "tiny": 0}},
+				Metrics:    map[string]float64{"loc.lat": 1, "loc.pos.x": -2, "a.0": 1, "a.1.b": 2, "c": 2, "big": 1e300, "tiny": 0},
+				Attributes: map[string]string{"a.2": "up"}},
+		},
+		{
+			name: "arrays ignored, nested timestamp field",
+			opts: []Option{Arrays(ArraysIgnored), TimestampField("meta.time")},
+			msg:  msg("devices/s3/telemetry", `{"meta":{"time":"2024-05-01T11:00:00Z","fw":"2.1"},"env":{"t":21.5,"h":[40,41]},"ts":5}`),
+			want: Reading{DeviceID: "s3", EventTime: received.Add(-time.Hour), TimeSource: TimeFromPayload,
+				Metrics: map[string]float64{"env.t": 21.5, "ts": 5}, Attributes: map[string]string{"meta.fw": "2.1"}},
+		},
+		{
+			name: "nesting up to MaxDepth",
+			opts: []Option{MaxDepth(3)},
+			msg:  msg("devices/s3/telemetry", `{"a":{"b":{"c":1}},"d":[[2]],"e\u002ef":3}`),
+			want: Reading{DeviceID: "s3", EventTime: received, TimeSource: TimeFromReceived,
+				Metrics: map[string]float64{"a.b.c": 1, "d.0.0": 2, "e.f": 3}},
 		},
 		{
 			name: "custom template with {kind} and '+', custom ts field",
@@ -144,9 +161,15 @@ func TestParseMalformed(t *testing.T) {
 		{"ts object", nil, msg("devices/s1/telemetry", `{"ts":{},"t":1}`), ReasonBadTimestamp, "object"},
 		{"metric +Inf", nil, msg("devices/s1/telemetry", `{"t":1e999}`), ReasonNonFinite, `"t"`},
 		{"metric -Inf", nil, msg("devices/s1/telemetry", `{"t":-1e400}`), ReasonNonFinite, "-1e400"},
-		{"no metrics", nil, msg("devices/s1/telemetry", `{}`), ReasonNoMetrics, "no top-level number"},
+		{"no metrics", nil, msg("devices/s1/telemetry", `{}`), ReasonNoMetrics, "no number"},
 		{"only ts and strings", nil, msg("devices/s1/telemetry", `{"ts":"2024-05-01T12:00:00Z","t":"21.5"}`), ReasonNoMetrics, `"ts"`},
-		{"only nested", nil, msg("devices/s1/telemetry", `{"c":{"t":21.5}}`), ReasonNoMetrics, "no top-level number"},
+		{"only nested strings", nil, msg("devices/s1/telemetry", `{"c":{"t":"21.5"},"d":[]}`), ReasonNoMetrics, "no number"},
+		{"too deep", nil, msg("devices/s1/telemetry", `{"t":1,"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":{"i":1}}}}}}}}}`), ReasonTooDeep, `"a.b.c.d.e.f.g.h" nests deeper than 8 levels`},
+		{"too deep array", []Option{MaxDepth(2)}, msg("devices/s1/telemetry", `{"t":1,"a":[[1]]}`), ReasonTooDeep, `"a.0" nests deeper than 2`},
+		{"deep but arrays ignored", []Option{MaxDepth(1), Arrays(ArraysIgnored)}, msg("devices/s1/telemetry", `{"t":1,"a":{"b":1}}`), ReasonTooDeep, `"a"`},
+		{"huge array", nil, msg("devices/s1/telemetry", `{"wave":[`+strings.Repeat("1,", 5000)+`1]}`), ReasonTooManyMetrics, "more than 1000 metrics"},
+		{"too many metrics", []Option{MaxMetrics(2)}, msg("devices/s1/telemetry", `{"a":1,"b":2,"c":3}`), ReasonTooManyMetrics, "option MaxMetrics"},
+		{"very deep nesting", nil, msg("devices/s1/telemetry", `{"t":1,"a":`+strings.Repeat("[", 5000)+strings.Repeat("]", 5000)+`}`), ReasonTooDeep, `"a.0.0.0.0.0.0.0" nests`},
 		{"empty device id", nil, msg("devices//telemetry", `{"t":1}`), ReasonNoDeviceID, "empty device id"},
 		{"wrong literal", nil, msg("devices/s1/status", `{"t":1}`), ReasonNoDeviceID, "does not match"},
 		{"too few levels", nil, msg("devices/s1", `{"t":1}`), ReasonNoDeviceID, "does not match"},
@@ -241,13 +264,15 @@ func TestEarliestEventTimeAndSkewOptions(t *testing.T) {
 
 // sample is one line of testdata/telemetry/*.jsonl.
 type sample struct {
-	Topic         string `json:"topic"`
-	Payload       string `json:"payload"`
-	PayloadBase64 string `json:"payload_base64"`
-	Reason        string `json:"reason"`
-	DeviceID      string `json:"device_id"`
-	Kind          string `json:"kind"`
-	TimeSource    string `json:"time_source"`
+	Topic         string   `json:"topic"`
+	Payload       string   `json:"payload"`
+	PayloadBase64 string   `json:"payload_base64"`
+	Reason        string   `json:"reason"`
+	DeviceID      string   `json:"device_id"`
+	Devices       []string `json:"devices"`
+	Kind          string   `json:"kind"`
+	TimeSource    string   `json:"time_source"`
+	Metrics       []string `json:"metrics"`
 }
 
 func readSamples(t testing.TB, name string) []sample {
@@ -257,6 +282,7 @@ func readSamples(t testing.TB, name string) []sample {
 	defer f.Close()
 	var out []sample
 	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var s sample
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &s), sc.Text())
@@ -272,29 +298,57 @@ func readSamples(t testing.TB, name string) []sample {
 	return out
 }
 
-// TestSampleFiles keeps testdata/telemetry/{good,malformed}.jsonl true.
+// mixedRoutes are the routes of the device simulator's mixed profile,
+// which the mixed-*.jsonl samples use.
+var mixedRoutes = []Option{
+	Route("gateways/{device_id}/telemetry", FormatBatch),
+	Route("devices/{device_id}/values/{metric}", FormatValue),
+}
+
+// TestSampleFiles keeps testdata/telemetry/*.jsonl true.
 func TestSampleFiles(t *testing.T) {
-	p := mustParser(t)
-	for _, s := range readSamples(t, "good.jsonl") {
-		r, dl := p.Parse(msg(s.Topic, s.Payload))
-		if assert.Nil(t, dl, "%s %s", s.Topic, s.Payload) {
-			assert.Equal(t, s.DeviceID, r.DeviceID, s.Payload)
-			assert.Equal(t, s.Kind, r.Kind, s.Payload)
-			assert.Equal(t, s.TimeSource, r.TimeSource, s.Payload)
-			assert.NotEmpty(t, r.Metrics)
+	for _, files := range []struct {
+		good, malformed string
+		opts            []Option
+		reasons         []string
+	}{
+		{"good.jsonl", "malformed.jsonl", nil, []string{ReasonInvalidUTF8, ReasonNoDeviceID, ReasonBadDeviceID,
+			ReasonNotJSON, ReasonNotObject, ReasonBadTimestamp, ReasonNonFinite, ReasonNoMetrics, ReasonTooDeep, ReasonTooManyMetrics}},
+		{"mixed-good.jsonl", "mixed-malformed.jsonl", mixedRoutes, []string{ReasonNotBatch, ReasonNoMetrics, ReasonNotObject,
+			ReasonBadDeviceID, ReasonBadTimestamp, ReasonNotJSON, ReasonNotNumber, ReasonNonFinite, ReasonNoMetricName}},
+	} {
+		p := mustParser(t, files.opts...)
+		for _, s := range readSamples(t, files.good) {
+			rs, ds := p.ParseAll(msg(s.Topic, s.Payload), nil, nil)
+			if !assert.Empty(t, ds, "%s %s", s.Topic, s.Payload) || !assert.NotEmpty(t, rs) {
+				continue
+			}
+			want := s.Devices
+			if want == nil {
+				want = []string{s.DeviceID}
+			}
+			var got []string
+			for _, r := range rs {
+				got = append(got, r.DeviceID)
+				assert.NotEmpty(t, r.Metrics, s.Payload)
+			}
+			assert.Equal(t, want, got, s.Payload)
+			assert.Equal(t, s.Kind, rs[0].Kind, s.Payload)
+			assert.Equal(t, s.TimeSource, rs[len(rs)-1].TimeSource, s.Payload)
+			if s.Metrics != nil {
+				assert.Equal(t, s.Metrics, slices.Sorted(maps.Keys(rs[0].Metrics)), s.Payload)
+			}
 		}
-	}
-	seen := map[string]bool{}
-	for _, s := range readSamples(t, "malformed.jsonl") {
-		_, dl := p.Parse(msg(s.Topic, s.Payload))
-		if assert.NotNil(t, dl, "%s %s", s.Topic, s.Payload) {
-			assert.Equal(t, s.Reason, dl.Reason, "%s %s: %s", s.Topic, s.Payload, dl.Detail)
-			seen[dl.Reason] = true
+		seen := map[string]bool{}
+		for _, s := range readSamples(t, files.malformed) {
+			_, ds := p.ParseAll(msg(s.Topic, s.Payload), nil, nil)
+			if assert.NotEmpty(t, ds, "%s %s", s.Topic, s.Payload) {
+				assert.Equal(t, s.Reason, ds[0].Reason, "%s %s: %s", s.Topic, s.Payload, ds[0].Detail)
+				seen[ds[0].Reason] = true
+			}
 		}
-	}
-	for _, r := range Reasons {
-		if r != ReasonTooLarge { // a 64 KiB line would not be a readable sample
-			assert.True(t, seen[r], "malformed.jsonl has no sample of %s", r)
+		for _, r := range files.reasons {
+			assert.True(t, seen[r], "%s has no sample of %s", files.malformed, r)
 		}
 	}
 }
@@ -304,6 +358,7 @@ func FuzzParse(f *testing.F) {
 		{"devices/s1/telemetry", `{"ts":"2024-05-01T11:59:58Z","temperature":21.5}`},
 		{"devices/s1/telemetry/power", `{"ts":1714564798000.5,"v":230,"on":true}`},
 		{"devices//telemetry", `[1e999]`},
+		{"devices/s1/telemetry", `{"env":{"t":1,"a":[1,[2,{"b":"x"}]]},"env":{"u":null}}`},
 	} {
 		f.Add(s.topic, []byte(s.payload), received.UnixMilli())
 	}
@@ -316,17 +371,34 @@ func FuzzParse(f *testing.F) {
 		r, dl := p.Parse(m)
 		// The hand-written walker must read objects as encoding/json does.
 		if utf8.Valid(payload) && json.Valid(payload) && firstType(payload) == "object" { // as Parse checks
-			if got, want := lastValues(walkObject, payload), lastValues(referenceWalk, payload); !reflect.DeepEqual(got, want) {
-				t.Fatalf("walkObject and encoding/json disagree on %q:\n%v\n%v", payload, got, want)
+			for _, lim := range []walkLimits{{DefaultMaxDepth, true}, {2, false}} {
+				if got, want := flatten(payload, lim), referenceFlatten(payload, lim); !reflect.DeepEqual(got, want) {
+					t.Fatalf("walker and encoding/json disagree on %q (%+v):\n%v\n%v", payload, lim, got, want)
+				}
 			}
 		}
-		if dl != nil {
-			if dl.Reason == "" || dl.Detail == "" || dl.Topic != topic || string(dl.Payload) != string(payload) {
-				t.Fatalf("bad dead letter %+v", dl)
-			}
-			return
+		checkParsed(t, m, []Reading{r}, dl)
+	})
+}
+
+// checkParsed checks what every reading and dead letter of m must be.
+func checkParsed(t *testing.T, m mqttio.Message, rs []Reading, dls ...*DeadLetter) {
+	t.Helper()
+	for _, dl := range dls {
+		if dl == nil {
+			continue
 		}
-		if r.DeviceID == "" || strings.ContainsAny(r.DeviceID, "/+#\x00") || len(r.Metrics) == 0 {
+		if dl.Reason == "" || dl.Detail == "" || dl.Topic != m.Topic || !slices.Contains(Reasons, dl.Reason) ||
+			(dl.Reason != ReasonSeqGap && !bytes.Contains(m.Payload, dl.Payload)) {
+			t.Fatalf("bad dead letter %+v", dl)
+		}
+		if len(dl.Detail) > 2000 {
+			t.Fatalf("dead letter detail of %d bytes", len(dl.Detail))
+		}
+		return
+	}
+	for _, r := range rs {
+		if r.DeviceID == "" || strings.ContainsAny(r.DeviceID, "+#\x00") || len(r.Metrics)+len(r.Attributes) == 0 {
 			t.Fatalf("bad reading %+v", r)
 		}
 		for k, v := range r.Metrics {
@@ -337,7 +409,7 @@ func FuzzParse(f *testing.F) {
 		if r.TimeSource == TimeFromPayload && (r.EventTime.Before(DefaultEarliestEventTime) || r.EventTime.After(latestEventTime)) {
 			t.Fatalf("event time %v out of range", r.EventTime)
 		}
-	})
+	}
 }
 
 func BenchmarkParse(b *testing.B) {
@@ -352,50 +424,116 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
-// referenceWalk is walkObject done with encoding/json, where the last of
-// duplicate keys wins, as the oracle of FuzzParse.
-func referenceWalk(b []byte, visit visitFunc) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil {
-		panic(err) // Parse checked b is a JSON object
-	}
-	for k, v := range obj {
-		switch v := v.(type) {
-		case json.Number:
-			visit(k, valueNumber, "", []byte(v))
-		case string:
-			visit(k, valueString, v, nil)
-		case bool:
-			visit(k, valueBool, strconv.FormatBool(v), nil)
-		case nil:
-			visit(k, valueOther, "null", nil)
-		case []any:
-			visit(k, valueOther, "array", nil)
-		default:
-			visit(k, valueOther, "object", nil)
-		}
-	}
+// walkLimits are a walker's depth and array settings.
+type walkLimits struct {
+	maxDepth int
+	arrays   bool
 }
 
-// lastValues is what walk reports of the object b, the last of duplicate
-// keys winning.
-func lastValues(walk func([]byte, visitFunc), b []byte) map[string]string {
+// flatten is what the walker reports of the object b, the last of
+// duplicate names winning, and the name of the first value too deep.
+func flatten(b []byte, lim walkLimits) map[string]string {
 	out := map[string]string{}
-	walk(b, func(key string, kind int, s string, raw []byte) {
-		out[key] = fmt.Sprintf("%d:%s%s", kind, s, raw)
-	})
+	w := walker{maxDepth: lim.maxDepth, arrays: lim.arrays}
+	w.visit = func(name string, kind int, s string, raw []byte) bool {
+		out[name] = fmt.Sprintf("%d:%s%s", kind, s, raw)
+		return true
+	}
+	w.walkObject(b)
+	if w.deep != "" {
+		out["(too deep)"] = w.deep
+	}
 	return out
 }
 
-func TestWalkObjectMatchesEncodingJSON(t *testing.T) {
+// referenceFlatten is flatten done with encoding/json's tokenizer, as the
+// oracle of FuzzParse.
+func referenceFlatten(b []byte, lim walkLimits) map[string]string {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	out := map[string]string{}
+	var walk func(name string, depth int)
+	set := func(name string, kind int, s, raw string) { out[name] = fmt.Sprintf("%d:%s%s", kind, s, raw) }
+	join := func(prefix, name string) string { return prefix + "." + name } // nested: always a prefix
+	// skip consumes the rest of a composite whose opening token was read.
+	skip := func() {
+		for depth := 1; depth > 0; {
+			tok, err := dec.Token()
+			if err != nil {
+				panic(err)
+			}
+			if d, ok := tok.(json.Delim); ok {
+				if d == '{' || d == '[' {
+					depth++
+				} else {
+					depth--
+				}
+			}
+		}
+	}
+	value := func(name string, depth int) {
+		tok, err := dec.Token()
+		if err != nil {
+			panic(err) // Parse checked b is JSON
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			typ := map[json.Delim]string{'{': "object", '[': "array"}[v]
+			set(name, valueOther, typ, "")
+			if v == '[' && !lim.arrays {
+				skip()
+				return
+			}
+			if depth >= lim.maxDepth {
+				if _, ok := out["(too deep)"]; !ok {
+					out["(too deep)"] = name
+				}
+				skip()
+				return
+			}
+			if v == '[' {
+				for i := 0; dec.More(); i++ {
+					walk(join(name, strconv.Itoa(i)), depth+1)
+				}
+			} else {
+				for dec.More() {
+					key, _ := dec.Token()
+					walk(join(name, key.(string)), depth+1)
+				}
+			}
+			_, _ = dec.Token() // the closing delimiter
+		case json.Number:
+			set(name, valueNumber, "", string(v))
+		case string:
+			set(name, valueString, v, "")
+		case bool:
+			set(name, valueBool, strconv.FormatBool(v), "")
+		case nil:
+			set(name, valueOther, "null", "")
+		}
+	}
+	walk = value
+	if _, err := dec.Token(); err != nil { // '{'
+		panic(err)
+	}
+	for dec.More() {
+		key, _ := dec.Token()
+		walk(key.(string), 1)
+	}
+	return out
+}
+
+func TestWalkerMatchesEncodingJSON(t *testing.T) {
 	for _, payload := range []string{
 		`{}`, ` { } `, `{"t":1,"t":"x"}`, `{"t":"x","t":2}`, `{"t":1e999,"t":1}`, `{"t":1,"t":null,"u":2}`,
 		`{"a\"b":1,"c\u0041":"\ud800x\n","d":{"e":"}]\"{"},"f":[["]"]],"g":-0.5e-3,"h":false,"i":[]}`,
 		"{\"ts\":1714564798000,\t\"v\" : 1 ,\r\n\"w\":true}",
+		`{"a":{"b":{"c":{"d":[1,[2,[3,{"e":4}]]]}}},"a":{"x":1}}`,
+		`{"a\u002eb":{"c\n":1},"":{"":2}}`,
 	} {
-		assert.Equal(t, lastValues(referenceWalk, []byte(payload)), lastValues(walkObject, []byte(payload)), payload)
+		for _, lim := range []walkLimits{{DefaultMaxDepth, true}, {3, true}, {2, false}, {1, true}} {
+			assert.Equal(t, referenceFlatten([]byte(payload), lim), flatten([]byte(payload), lim), "%s %+v", payload, lim)
+		}
 	}
 	r, dl := mustParser(t).Parse(msg("devices/s/telemetry", `{"t":"x","t":2,"u":1,"u":null,"t\u0073":"2024-05-01T11:00:00Z"}`))
 	require.Nil(t, dl)

@@ -2,68 +2,224 @@ package telemetry
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 )
 
-// Kinds of a payload's top-level values, as walkObject reports them.
+// Kinds of a payload's values, as walkObject reports them.
 const (
 	valueString = iota // s is the string, unescaped
 	valueNumber        // raw is the number's JSON text
 	valueBool          // s is "true" or "false"
-	valueOther         // s names the JSON type: "null", "object" or "array"
+	valueOther         // s names the JSON type: "null", "object" or "array" (whose values follow, unless ignored)
 )
 
-// visitFunc receives one member of a JSON object.
-type visitFunc func(key string, kind int, s string, raw []byte)
+// visitFunc receives one value of a JSON object, named by its dotted path;
+// it returns false to stop the walk.
+type visitFunc func(name string, kind int, s string, raw []byte) bool
 
-// walkObject calls visit for each member of the JSON object b, in order,
-// duplicate keys included. b must be valid JSON (json.Valid) whose first
-// byte other than white space is '{'. It decodes only the top level, without
-// building the values of nested objects and arrays, and allocates only the
-// keys and string values (escaped ones through encoding/json, so that they
-// decode exactly as encoding/json decodes them).
-func walkObject(b []byte, visit visitFunc) {
-	i := skipSpace(b, 0) + 1 // past '{'
-	for i < len(b) {
-		i = skipSpace(b, i)
-		if i >= len(b) || b[i] == '}' {
-			return
-		}
-		if b[i] == ',' {
-			i = skipSpace(b, i+1)
+// walker flattens a JSON object: it visits the values in it, in order and
+// duplicate names included, naming nested ones by their dotted path
+// ("env.temp", and "accel.0" for an array's element when arrays are
+// flattened).
+type walker struct {
+	maxDepth int    // the payload's object is depth 1
+	arrays   bool   // flatten arrays (ArraysIndexed)
+	skip     string // a top-level member not to visit (a batch's array), when skipping
+	skipping bool
+	decode   bool          // dec receives the values (a direct call)
+	dec      objectDecoder // (by value: see decodeObject)
+	visit    visitFunc     // else this does
+
+	key     []byte // the dotted name of the current nested value
+	deep    string // the name of the first value nested deeper than maxDepth
+	stopped bool   // the visitor stopped the walk
+}
+
+// walkObject calls w.visit for each value of the JSON object b. b must be
+// valid JSON (json.Valid) whose first byte other than white space is '{'. It
+// builds no values: it allocates only the names and string values (escaped
+// ones through encoding/json, so that they decode exactly as encoding/json
+// decodes them). Values nested deeper than maxDepth are not visited: the
+// first one's name is in w.deep.
+func (w *walker) walkObject(b []byte) {
+	w.key, w.deep, w.stopped = w.key[:0], "", false
+	w.object(b, skipSpace(b, 0), 1)
+}
+
+// object walks the object at b[i] ('{') at depth, whose name is w.key
+// (empty at the top), and returns the index after it.
+func (w *walker) object(b []byte, i, depth int) int {
+	prefix := len(w.key)
+	i++ // past '{'
+	for {
+		var done bool
+		if i, done = nextItem(b, i, '}'); done {
+			return i
 		}
 		end := endOfString(b, i)
-		key := unquote(b[i:end])
+		quoted := b[i:end]
 		i = skipSpace(b, end) + 1 // past ':'
 		i = skipSpace(b, i)
 		if i >= len(b) {
+			return i
+		}
+		if depth > 1 {
+			w.key = appendUnquoted(append(w.key, '.'), quoted)
+			i = w.value(b, i, depth, "", false)
+			w.key = w.key[:prefix]
+		} else {
+			// Top-level names are strings at once: the flat payload's
+			// path, which allocates each name once.
+			name := unquote(quoted)
+			if w.skipping && name == w.skip {
+				i = endOfValue(b, i)
+				continue
+			}
+			if b[i] == '{' || b[i] == '[' {
+				w.key = append(w.key[:0], name...)
+			}
+			i = w.value(b, i, depth, name, true)
+			w.key = w.key[:0]
+		}
+		if w.stopped {
+			return len(b)
+		}
+	}
+}
+
+// array walks the array at b[i] ('[') at depth, whose elements are named
+// w.key and their index.
+func (w *walker) array(b []byte, i, depth int) int {
+	prefix := len(w.key)
+	i++ // past '['
+	for n := 0; ; n++ {
+		var done bool
+		if i, done = nextItem(b, i, ']'); done {
+			return i
+		}
+		w.key = strconv.AppendInt(append(w.key, '.'), int64(n), 10)
+		i = w.value(b, i, depth, "", false)
+		w.key = w.key[:prefix]
+		if w.stopped {
+			return len(b)
+		}
+	}
+}
+
+// value visits the value at b[i] in a composite at depth, named name when
+// named, else w.key, and returns the index after it.
+func (w *walker) value(b []byte, i, depth int, name string, named bool) int {
+	end := i
+	switch b[i] {
+	case '"':
+		end = endOfString(b, i)
+		w.leaf(name, named, valueString, unquote(b[i:end]), nil)
+	case '{', '[':
+		// A composite is visited too, as what it is: it replaces an
+		// earlier value of its name, and may be the timestamp field.
+		typ := "object"
+		if b[i] == '[' {
+			typ = "array"
+		}
+		w.leaf(name, named, valueOther, typ, nil)
+		if w.stopped || b[i] == '[' && !w.arrays {
+			return endOfComposite(b, i)
+		}
+		if depth >= w.maxDepth {
+			if w.deep == "" {
+				w.deep = string(w.key)
+			}
+			return endOfComposite(b, i)
+		}
+		if b[i] == '[' {
+			return w.array(b, i, depth+1)
+		}
+		return w.object(b, i, depth+1)
+	case 't':
+		end = min(i+len("true"), len(b))
+		w.leaf(name, named, valueBool, "true", nil)
+	case 'f':
+		end = min(i+len("false"), len(b))
+		w.leaf(name, named, valueBool, "false", nil)
+	case 'n':
+		end = min(i+len("null"), len(b))
+		w.leaf(name, named, valueOther, "null", nil)
+	default:
+		end = endOfNumber(b, i)
+		w.leaf(name, named, valueNumber, "", b[i:end])
+	}
+	return end
+}
+
+func (w *walker) leaf(name string, named bool, kind int, s string, raw []byte) {
+	if !named {
+		name = string(w.key)
+	}
+	var more bool
+	if w.decode {
+		more = w.dec.visit(name, kind, s, raw)
+	} else {
+		more = w.visit(name, kind, s, raw)
+	}
+	w.stopped = !more
+}
+
+// forEachElement calls fn with the bounds of each element of the JSON array
+// at b[i] ('['), until fn returns false.
+func forEachElement(b []byte, i int, fn func(start, end int) bool) {
+	i++ // past '['
+	for {
+		var done bool
+		if i, done = nextItem(b, i, ']'); done {
 			return
 		}
-		switch b[i] {
-		case '"':
-			end = endOfString(b, i)
-			visit(key, valueString, unquote(b[i:end]), nil)
-		case '{':
-			end = endOfComposite(b, i)
-			visit(key, valueOther, "object", nil)
-		case '[':
-			end = endOfComposite(b, i)
-			visit(key, valueOther, "array", nil)
-		case 't':
-			end = min(i+len("true"), len(b))
-			visit(key, valueBool, "true", nil)
-		case 'f':
-			end = min(i+len("false"), len(b))
-			visit(key, valueBool, "false", nil)
-		case 'n':
-			end = min(i+len("null"), len(b))
-			visit(key, valueOther, "null", nil)
-		default:
-			end = endOfNumber(b, i)
-			visit(key, valueNumber, "", b[i:end])
+		end := endOfValue(b, i)
+		if !fn(i, end) {
+			return
 		}
 		i = end
 	}
+}
+
+// member returns the bounds of the value of the last top-level member
+// called name of the JSON object b, and false when it has none.
+func member(b []byte, name string) (start, end int, ok bool) {
+	i := skipSpace(b, 0) + 1 // past '{'
+	for {
+		var done bool
+		if i, done = nextItem(b, i, '}'); done {
+			break
+		}
+		kend := endOfString(b, i)
+		key := b[i:kend]
+		i = skipSpace(b, skipSpace(b, kend)+1) // past ':'
+		if i >= len(b) {
+			break
+		}
+		vend := endOfValue(b, i)
+		if unquote(key) == name {
+			start, end, ok = i, vend, true
+		}
+		i = vend
+	}
+	return start, end, ok
+}
+
+// nextItem skips the white space and comma before the next member or
+// element of a composite that ends with end; done is true at its end, and i
+// then the index after it.
+func nextItem(b []byte, i int, end byte) (next int, done bool) {
+	i = skipSpace(b, i)
+	switch {
+	case i >= len(b):
+		return i, true
+	case b[i] == end:
+		return i + 1, true
+	case b[i] == ',':
+		i = skipSpace(b, i+1)
+	}
+	return i, false
 }
 
 func skipSpace(b []byte, i int) int {
@@ -71,6 +227,21 @@ func skipSpace(b []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// endOfValue returns the index after the JSON value that starts at b[i].
+func endOfValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return endOfString(b, i)
+	case '{', '[':
+		return endOfComposite(b, i)
+	case 't', 'n':
+		return min(i+4, len(b))
+	case 'f':
+		return min(i+5, len(b))
+	}
+	return endOfNumber(b, i)
 }
 
 // endOfString returns the index after the string that starts at b[i] ('"').
@@ -130,6 +301,20 @@ func unquote(q []byte) string {
 		}
 	}
 	return string(inner)
+}
+
+// appendUnquoted appends the decoded JSON string literal q to dst.
+func appendUnquoted(dst, q []byte) []byte {
+	if len(q) < 2 {
+		return dst
+	}
+	inner := q[1 : len(q)-1]
+	for _, c := range inner {
+		if c == '\\' {
+			return append(dst, unquote(q)...)
+		}
+	}
+	return append(dst, inner...)
 }
 
 // firstType names the JSON type of the valid JSON value b from its first
