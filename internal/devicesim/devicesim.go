@@ -5,6 +5,10 @@
 //
 //	{"ts":1767268800000,"temperature":21.3,"humidity":40.2,"battery":3.71,"status":"ok"}
 //
+// The mixed profile (ProfileMixed) adds a gateway publishing batches for
+// the devices behind it, plain-value meters and a Sparkplug B edge node
+// with two devices (see MixedRoutes).
+//
 // A few devices run hot (their temperature climbs above 80, so the sample
 // rules fire), a configurable share of messages is malformed (to show the dead
 // letters) and a share is late (its timestamp lies in the past, to show late
@@ -55,15 +59,19 @@ type Config struct {
 	// MaxMessages stops the fleet after this many messages (0: no limit),
 	// shared evenly by the connections and by the devices of each.
 	MaxMessages int64
+	// Profile is ProfileJSON (the default) or ProfileMixed, which adds a
+	// connection with a gateway, meters and a Sparkplug B edge node.
+	Profile string
 	// Seed makes the simulation repeatable.
 	Seed uint64
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
 
-// Stats counts what a fleet published.
+// Stats counts what a fleet published, and the rebirths the Sparkplug B
+// edge node was asked for and made.
 type Stats struct {
-	Published, Malformed, Late atomic.Int64
+	Published, Malformed, Late, Rebirths atomic.Int64
 }
 
 // DeviceID is the id of the i-th simulated device.
@@ -90,7 +98,12 @@ func (c *Config) defaults() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Profile == "" {
+		c.Profile = ProfileJSON
+	}
 	switch {
+	case c.Profile != ProfileJSON && c.Profile != ProfileMixed:
+		return fmt.Errorf("devicesim: Profile %q is not %q or %q", c.Profile, ProfileJSON, ProfileMixed)
 	case c.Devices < 0:
 		return fmt.Errorf("devicesim: Devices %d is negative", c.Devices)
 	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
@@ -127,6 +140,13 @@ func Run(ctx context.Context, cfg Config, stats *Stats) error {
 			}
 		})
 	}
+	if cfg.Profile == ProfileMixed {
+		wg.Go(func() {
+			if err := publish(ctx, &cfg, mixedConnection(&cfg, stats), stats); err != nil {
+				cancel(err)
+			}
+		})
+	}
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return err
@@ -142,6 +162,9 @@ func (c *Config) budget(conn int) int64 {
 		return -1
 	}
 	n := int64(c.Connections)
+	if c.Profile == ProfileMixed {
+		n++ // the mixed publishers' connection
+	}
 	share := c.MaxMessages / n
 	if int64(conn) < c.MaxMessages%n {
 		share++
@@ -151,24 +174,48 @@ func (c *Config) budget(conn int) int64 {
 
 // runConnection publishes for the devices c, c+Connections, c+2*Connections...
 func runConnection(ctx context.Context, cfg *Config, c int, stats *Stats) error {
+	var devices []publisher
+	for i := c; i < cfg.Devices; i += cfg.Connections {
+		devices = append(devices, newDevice(cfg, i))
+	}
+	return publish(ctx, cfg, connection{id: c, publishers: devices}, stats)
+}
+
+// connection is one MQTT connection's publishers, and what it sets up.
+type connection struct {
+	id         int
+	publishers []publisher
+	// will, when set, is the connection's MQTT will; connected runs once
+	// the connection is up.
+	will      *message
+	connected func(paho.Client) error
+}
+
+// publish connects and publishes for c's publishers in turn, at cfg.Rate
+// each, until ctx is done or the connection's budget is spent.
+func publish(ctx context.Context, cfg *Config, c connection, stats *Stats) error {
 	opts := paho.NewClientOptions().AddBroker(cfg.Broker).
-		SetClientID(fmt.Sprintf("devicesim-%d-%d", os.Getpid(), c)).
+		SetClientID(fmt.Sprintf("devicesim-%d-%d", os.Getpid(), c.id)).
 		SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(10 * time.Second).
 		SetMaxResumePubInFlight(1000)
+	if c.will != nil {
+		opts.SetBinaryWill(c.will.topic, c.will.payload, 1, false)
+	}
 	client := paho.NewClient(opts)
 	if tok := client.Connect(); !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
 		return fmt.Errorf("devicesim: connecting to %s: %v", cfg.Broker, tok.Error())
 	}
 	defer client.Disconnect(250)
-
-	var devices []*device
-	for i := c; i < cfg.Devices; i += cfg.Connections {
-		devices = append(devices, newDevice(cfg, i))
+	if c.connected != nil {
+		if err := c.connected(client); err != nil {
+			return err
+		}
 	}
-	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(c)))
+
+	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(c.id)))
 	var interval time.Duration
 	if cfg.Rate > 0 {
-		interval = time.Duration(float64(time.Second) / (cfg.Rate * float64(len(devices))))
+		interval = time.Duration(float64(time.Second) / (cfg.Rate * float64(len(c.publishers))))
 	}
 	const window = 256 // QoS 1 publishes in flight per connection
 	pending := make([]paho.Token, 0, window)
@@ -181,9 +228,9 @@ func runConnection(ctx context.Context, cfg *Config, c int, stats *Stats) error 
 		pending = pending[:0]
 		return nil
 	}
-	budget := cfg.budget(c)
+	budget := cfg.budget(c.id)
 	next := time.Now()
-	for n := int64(0); ; n++ {
+	for n, turn := int64(0), 0; ; turn++ {
 		if ctx.Err() != nil || n == budget {
 			return flush()
 		}
@@ -200,22 +247,40 @@ func runConnection(ctx context.Context, cfg *Config, c int, stats *Stats) error 
 				}
 			}
 		}
-		d := devices[n%int64(len(devices))]
-		topic, payload, kind := d.message(cfg, rng)
-		pending = append(pending, client.Publish(topic, cfg.QoS, false, payload))
-		stats.Published.Add(1)
-		switch kind {
-		case kindMalformed:
-			stats.Malformed.Add(1)
-		case kindLate:
-			stats.Late.Add(1)
+		msgs := c.publishers[turn%len(c.publishers)].next(cfg, rng)
+		if budget >= 0 {
+			msgs = msgs[:min(int64(len(msgs)), budget-n)]
 		}
-		if len(pending) == window {
-			if err := flush(); err != nil {
-				return err
+		for _, m := range msgs {
+			pending = append(pending, client.Publish(m.topic, cfg.QoS, false, m.payload))
+			n++
+			stats.Published.Add(1)
+			switch m.kind {
+			case kindMalformed:
+				stats.Malformed.Add(1)
+			case kindLate:
+				stats.Late.Add(1)
+			}
+			if len(pending) == window {
+				if err := flush(); err != nil {
+					return err
+				}
 			}
 		}
 	}
+}
+
+// publisher is a simulated device (or gateway): next is what it publishes
+// on its turn.
+type publisher interface {
+	next(cfg *Config, rng *rand.Rand) []message
+}
+
+// message is one MQTT message to publish.
+type message struct {
+	topic   string
+	payload []byte
+	kind    kind
 }
 
 type kind int
@@ -246,10 +311,10 @@ var malformed = [][]byte{
 	[]byte(`{"ts":1767268800000,"status":"no metrics here"}`),
 }
 
-func (d *device) message(cfg *Config, rng *rand.Rand) (string, []byte, kind) {
+func (d *device) next(cfg *Config, rng *rand.Rand) []message {
 	r := rng.Float64()
 	if r < cfg.MalformedShare {
-		return d.topic, malformed[rng.IntN(len(malformed))], kindMalformed
+		return []message{{d.topic, malformed[rng.IntN(len(malformed))], kindMalformed}}
 	}
 	now, k := cfg.Now(), kindOK
 	if r < cfg.MalformedShare+cfg.LateShare {
@@ -270,7 +335,7 @@ func (d *device) message(cfg *Config, rng *rand.Rand) (string, []byte, kind) {
 	if err != nil {
 		panic(err) // a map of numbers and strings always encodes
 	}
-	return d.topic, b, k
+	return []message{{d.topic, b, k}}
 }
 
 // sites, models and owners fill the simulated registry.
@@ -281,9 +346,10 @@ var (
 )
 
 // WriteRegistry writes a JSON-lines device registry of the first n simulated
-// devices to path: device_id, site, model and owner. One device in ten is left
-// out, so the demo shows unknown devices too.
-func WriteRegistry(path string, n int) error {
+// devices and of the extra ids (e.g. MixedDeviceIDs) to path: device_id,
+// site, model and owner. One device in ten is left out, so the demo shows
+// unknown devices too.
+func WriteRegistry(path string, n int, extra ...string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("devicesim: %w", err)
 	}
@@ -292,11 +358,15 @@ func WriteRegistry(path string, n int) error {
 		return fmt.Errorf("devicesim: %w", err)
 	}
 	enc := json.NewEncoder(f)
+	ids := make([]string, n, n+len(extra))
 	for i := range n {
-		if i%10 == 9 {
+		ids[i] = DeviceID(i)
+	}
+	for i, id := range append(ids, extra...) {
+		if i < n && i%10 == 9 {
 			continue
 		}
-		rec := map[string]string{"device_id": DeviceID(i), "site": sites[i%len(sites)], "model": models[i%len(models)], "owner": owners[i%len(owners)]}
+		rec := map[string]string{"device_id": id, "site": sites[i%len(sites)], "model": models[i%len(models)], "owner": owners[i%len(owners)]}
 		if err := enc.Encode(rec); err != nil {
 			f.Close()
 			return fmt.Errorf("devicesim: writing %s: %w", path, err)
