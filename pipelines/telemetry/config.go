@@ -15,9 +15,9 @@ import (
 type config struct {
 	MQTT   jobflags.MQTT
 	Topics jobflags.List
-	// DeviceTopic is the template that finds the device id in a topic.
-	DeviceTopic string
-	Readers     int
+	// formats say how payloads are parsed, by topic.
+	formats
+	Readers int
 	// MaxOutOfOrderness holds the watermark back behind the newest receive
 	// time, so readings a little older than others are not late.
 	MaxOutOfOrderness time.Duration
@@ -54,9 +54,10 @@ type config struct {
 // register defines the job's flags on fs.
 func (c *config) register(fs *flag.FlagSet) {
 	c.MQTT.Register(fs, "mqttbeam-telemetry", true)
-	jobflags.ListVar(fs, &c.Topics, "topic", []string{"devices/+/telemetry"},
-		"Topic filters to read, comma-separated or repeated; wildcards allowed (devices/+/telemetry/# also reads devices/{id}/telemetry/{kind})")
-	fs.StringVar(&c.DeviceTopic, "device_topic", "devices/{device_id}/telemetry/#", "Topic template that names the device id level")
+	jobflags.ListVar(fs, &c.Topics, "topic", nil,
+		"Topic filters to read, comma-separated or repeated; wildcards allowed (devices/+/telemetry/# also reads devices/{id}/telemetry/{kind}). Default "+defaultTopic+
+			", or with --payload_format, --format_route or --simulate_profile=mixed the filters of the topic templates (for Sparkplug B, its BIRTH, DATA and DEATH topics)")
+	c.formats.register(fs)
 	fs.DurationVar(&c.MaxOutOfOrderness, "max_out_of_orderness", 5*time.Second, "How far behind the newest message a reading's time may be without being late (holds windows open this long): device clocks a few seconds apart and delivery jitter under load")
 	fs.IntVar(&c.Readers, "readers", 1, "Parallel readers; more than 1 reads through a shared subscription ($share/...) that the broker balances")
 
@@ -98,7 +99,9 @@ func (c *config) validate() error {
 		jobflags.NonNegative("max_out_of_orderness", c.MaxOutOfOrderness),
 		jobflags.Positive("registry_refresh", c.RegistryRefresh),
 	)
-	if len(c.Topics) == 0 {
+	formatErrs := c.formats.validate(c.MQTT.IsEmbedded(), &c.Topics, c.Readers)
+	errs = append(errs, formatErrs...)
+	if len(c.Topics) == 0 && len(formatErrs) == 0 {
 		errs = append(errs, jobflags.Errorf("topic", "is empty"))
 	}
 	for _, t := range c.Topics {
@@ -167,6 +170,6 @@ func (c *config) validateOutputs() []error {
 // String describes the job for its start-up line (no secrets).
 func (c *config) String() string {
 	out := jobflags.OutputsString(c.OutputDir, c.OutputTable)
-	return fmt.Sprintf("telemetry job on %s: %s, topics %v, %s windows of %v (lateness %v), output %s",
-		c.Runner, c.MQTT.String(), c.Topics, c.WindowType, c.Window, c.AllowedLateness, out)
+	return fmt.Sprintf("telemetry job on %s: %s, topics %v, payloads %s, %s windows of %v (lateness %v), output %s",
+		c.Runner, c.MQTT.String(), c.Topics, c.formats.String(), c.WindowType, c.Window, c.AllowedLateness, out)
 }

@@ -68,11 +68,19 @@ func buildJob(s beam.Scope, cfg *config, env *environment) {
 	messages := mqttio.Read(s, env.Brokers, cfg.Topics, cfg.readOptions()...)
 	progress.CountLocal(s, env.local, progressIn, messages)
 
-	// Parse: JSON payloads into readings stamped with their event time;
-	// everything else into dead letters with the reason.
-	readings, parseFailures := telemetry.Parse(s, messages, telemetry.TopicTemplate(cfg.DeviceTopic))
+	// Parse: payloads (JSON, batches, plain values, Sparkplug B, by topic)
+	// into readings stamped with their event time; everything else into
+	// dead letters with the reason. Sparkplug B edge nodes whose state is
+	// unknown are asked to publish their BIRTHs again (--sparkplug_rebirth).
+	readings, parseFailures, rebirths := telemetry.ParseWithCommands(s, messages, cfg.parseOptions()...)
 	out.Write(s, rows.DeadLettersTable, beam.ParDo(s, rows.FromParseFailure, parseFailures))
 	out.Write(s, rows.ReadingsTable, beam.ParDo(s, rows.FromReading, readings))
+	if cfg.SparkplugRebirth > 0 {
+		failed := mqttio.Write(s, env.Brokers, rebirths, cfg.rebirthWriteOptions()...)
+		out.Write(s, rows.CommandsTable,
+			beam.ParDo(s, rows.FromPublication, rebirths),
+			beam.ParDo(s, rows.FromPublishError, failed))
+	}
 
 	// Window and aggregate: per device, metric and window, with late panes
 	// for late data within the allowed lateness; later data is a dead letter.
@@ -127,6 +135,13 @@ func (c *config) readOptions() []mqttio.ReadOption {
 // writeOptions are the mqttio.Write options of the command publisher.
 func (c *config) writeOptions() []mqttio.WriteOption {
 	return c.MQTT.WriteOptions(mqttio.ClientID(c.MQTT.ClientID + "-commands"))
+}
+
+// rebirthWriteOptions are the mqttio.Write options of the Sparkplug B
+// rebirth requests: their topics are built from the NCMD template, whose
+// ids (from topics the job read) Write checks.
+func (c *config) rebirthWriteOptions() []mqttio.WriteOption {
+	return c.MQTT.WriteOptions(mqttio.ClientID(c.MQTT.ClientID+"-rebirth"), rebirthTopic())
 }
 
 // refreshOptions are the registry's refresh schedule: none for a read

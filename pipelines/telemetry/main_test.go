@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,11 +19,14 @@ import (
 
 	"github.com/mqttbeam/mqttbeam/internal/brokertest"
 	"github.com/mqttbeam/mqttbeam/internal/certs"
+	"github.com/mqttbeam/mqttbeam/internal/devicesim"
 	"github.com/mqttbeam/mqttbeam/internal/embeddedbroker"
 	"github.com/mqttbeam/mqttbeam/internal/ports"
+	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobflags"
 	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobtest"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 	"github.com/mqttbeam/mqttbeam/transforms/telemetry"
+	"github.com/mqttbeam/mqttbeam/transforms/telemetry/sparkplug"
 )
 
 // mainArgsEnv makes the test binary run main with these (JSON) arguments,
@@ -70,6 +74,19 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 		{[]string{"--tls_cert=/no/such.pem", "--tls_key=/no/key.pem"}, "--tls_cert"},
 		{[]string{"--simulate_late=2"}, "--simulate_late"},
 		{[]string{"--readers=0"}, "--readers"},
+		{[]string{"--payload_format=xml"}, `--payload_format: "xml" is not one of json, batch, value, sparkplug_b`},
+		{[]string{"--format_route=gateways/{device_id}/telemetry"}, "--format_route: \"gateways/{device_id}/telemetry\" is not TEMPLATE=FORMAT"},
+		{[]string{"--format_route=gateways/+/telemetry=batch"}, "--format_route: \"gateways/+/telemetry\" must have {device_id} exactly once"},
+		{[]string{"--format_route=spBv1.0/#=protobuf"}, `--format_route: format "protobuf" is not one of`},
+		{[]string{"--format_route=meters/{device_id}=value"}, "--format_route: \"meters/{device_id}\": the value format needs a level that names the metric"},
+		{[]string{"--device_topic=devices/+/telemetry"}, "--device_topic"},
+		{[]string{"--payload_format=sparkplug_b", "--device_topic=devices/{device_id}/telemetry"}, "--device_topic: \"devices/{device_id}/telemetry\": a sparkplug_b template"},
+		{[]string{"--sparkplug_rebirth=1m"}, "--sparkplug_rebirth: needs a sparkplug_b format"},
+		{[]string{"--sparkplug_device_id={group_id}/{device_id}"}, "--sparkplug_device_id"},
+		{[]string{"--json_arrays=flat"}, "--json_arrays"},
+		{[]string{"--batch_field="}, "--batch_field: is empty"},
+		{[]string{"--simulate_profile=sparkplug"}, "--simulate_profile"},
+		{[]string{"--simulate_profile=mixed", "--broker=tcp://broker:1883"}, "--simulate_profile: applies only to --broker=embedded"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, err := parseFlags(tc.args...)
@@ -81,6 +98,28 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 	require.NoError(t, err, "the defaults are valid")
 	assert.Equal(t, "out", cfg.OutputDir)
 	assert.True(t, cfg.MQTT.IsEmbedded())
+	assert.Equal(t, jobflags.List{"devices/+/telemetry"}, cfg.Topics)
+}
+
+// Without --topic, the job reads the topics of its templates.
+func TestTopicsFromTheFormats(t *testing.T) {
+	sparkplugFilters := jobflags.List{"spBv1.0/+/NBIRTH/+", "spBv1.0/+/NDATA/+", "spBv1.0/+/NDEATH/+",
+		"spBv1.0/+/DBIRTH/+/+", "spBv1.0/+/DDATA/+/+", "spBv1.0/+/DDEATH/+/+"}
+	cfg, err := parseFlags("--payload_format=sparkplug_b", "--broker=tcp://broker:1883", "--readers=2")
+	require.NoError(t, err)
+	assert.Equal(t, sparkplugFilters, cfg.Topics)
+	assert.Equal(t, "spBv1.0/#", cfg.DeviceTopic)
+	assert.Contains(t, cfg.notice, "--readers=2 with Sparkplug B")
+	assert.Zero(t, cfg.SparkplugRebirth, "no rebirth requests unless asked")
+
+	cfg, err = parseFlags("--simulate_profile=mixed")
+	require.NoError(t, err)
+	assert.Equal(t, append(jobflags.List{"gateways/+/telemetry", "devices/+/values/+"}, append(sparkplugFilters, "devices/+/telemetry/#")...), cfg.Topics)
+	assert.Equal(t, 10*time.Second, cfg.SparkplugRebirth)
+
+	cfg, err = parseFlags("--format_route=site/{device_id}/batch=batch", "--topic=site/#")
+	require.NoError(t, err)
+	assert.Equal(t, jobflags.List{"site/#"}, cfg.Topics, "--topic wins")
 }
 
 // The binary exits with status 2 and names the flag, and never echoes a
@@ -186,9 +225,11 @@ func mosquittoPublisher(host, port string) publisher {
 
 // presubscribe creates the reader's persistent session, so that the broker
 // keeps what is published before the job starts.
-func presubscribe(t *testing.T, url, clientID, filter string) {
+func presubscribe(t *testing.T, url, clientID string, filters ...string) {
 	c := brokertest.Connect(t, brokertest.ClientOptions(url, clientID).SetCleanSession(false))
-	brokertest.Await(t, c.Subscribe(filter, 1, nil))
+	for _, f := range filters {
+		brokertest.Await(t, c.Subscribe(f, 1, nil))
+	}
 	c.Disconnect(0)
 }
 
@@ -332,26 +373,170 @@ func testEndToEnd(t *testing.T, url string, publish publisher) {
 	assert.Empty(t, commands, "exactly one command")
 }
 
-// The demo with no flags but a short window: it prints its progress, and an
-// interrupt stops the readers and the registry refresh, fires the open
-// windows and ends the job, leaving the outputs in ./out.
-func TestInterruptDrainsTheDemo(t *testing.T) {
+// The demo with a short window and the mixed profile: it prints its
+// progress; the aggregates have every kind of simulated device (JSON, the
+// gateway's children, plain-value meters, the Sparkplug B edge node and
+// its devices); an interrupt stops the readers and the registry refresh,
+// fires the open windows and ends the job, leaving the outputs in ./out.
+func TestInterruptDrainsTheMixedDemo(t *testing.T) {
 	out := t.TempDir()
-	// Interrupt once the first aggregates are written.
+	want := append([]string{devicesim.DeviceID(0)}, devicesim.MixedDeviceIDs()...)
+	aggregates := filepath.Join(out, rows.AggregatesTable+".jsonl")
+	// Interrupt once every kind of device has aggregates.
 	log := jobtest.Interrupt(t, mainArgsEnv, 3*time.Minute, func(line string) bool {
-		return strings.HasPrefix(line, "progress:") && !strings.Contains(line, "aggregates 0 ")
-	}, "--window=2s", "--allowed_lateness=1s", "--simulate_rate=20", "--progress_every=250ms", "--output_dir="+out)
+		if !strings.HasPrefix(line, "progress:") {
+			return false
+		}
+		b, _ := os.ReadFile(aggregates) // not there yet, or a part of it
+		for _, id := range want {
+			if !strings.Contains(string(b), `"device_id":"`+id+`"`) {
+				return false
+			}
+		}
+		return true
+	}, "--simulate_profile=mixed", "--window=2s", "--allowed_lateness=1s", "--simulate_rate=10", "--progress_every=250ms", "--output_dir="+out)
 	assert.Contains(t, log, "telemetry: done in")
+	assert.Contains(t, log, "a Sparkplug B edge node with two devices")
 
-	aggs := readJSONL[rows.Aggregate](t, filepath.Join(out, rows.AggregatesTable+".jsonl"))
-	assert.NotEmpty(t, aggs)
-	known := 0
-	for _, a := range aggs {
-		if a.KnownDevice {
-			known++
+	metrics := map[string]map[string]bool{}
+	for _, a := range readJSONL[rows.Aggregate](t, aggregates) {
+		if metrics[a.DeviceID] == nil {
+			metrics[a.DeviceID] = map[string]bool{}
+		}
+		metrics[a.DeviceID][a.Metric] = true
+		if slices.Contains(want, a.DeviceID) {
+			assert.True(t, a.KnownDevice, "the simulated registry has %s", a.DeviceID)
 		}
 	}
-	assert.NotZero(t, known, "the simulated fleet's registry enriches the aggregates")
+	for _, id := range want {
+		assert.NotEmpty(t, metrics[id], id)
+	}
+	assert.True(t, metrics["gw-00-ble-1"]["temperature"])
+	assert.True(t, metrics["meter-1"]["power"])
+	assert.True(t, metrics["sim/edge-0/pump-2"]["rpm"])
+	assert.True(t, metrics["sim/edge-0"]["uptime"])
 	readings := readJSONL[rows.Reading](t, filepath.Join(out, rows.ReadingsTable+".jsonl"))
 	assert.NotEmpty(t, readings)
+
+	// The job started after the edge node's BIRTHs: it asked for them again.
+	noBirth := 0
+	for _, d := range readJSONL[rows.DeadLetter](t, filepath.Join(out, rows.DeadLettersTable+".jsonl")) {
+		if d.Reason == telemetry.ReasonNoBirth {
+			noBirth++
+		}
+	}
+	rebirths := 0
+	for _, c := range readJSONL[rows.Command](t, filepath.Join(out, rows.CommandsTable+".jsonl")) {
+		if c.Rule == telemetry.RebirthRule {
+			rebirths++
+			assert.Equal(t, "sim/edge-0", c.DeviceID)
+			assert.Equal(t, "spBv1.0/sim/NCMD/edge-0", c.Topic)
+		}
+	}
+	if noBirth > 0 {
+		assert.NotZero(t, rebirths, "%d DATA before their BIRTH, and no rebirth request", noBirth)
+	}
+}
+
+// Every payload format through one job on prism against Mosquitto: JSON
+// with a nested object, a gateway's batch for its children, plain values,
+// and Sparkplug B (an edge node's BIRTHs and DATA by alias; a second edge
+// node's DATA before its BIRTH, which the job answers with a rebirth
+// request published through mqttio.Write).
+func TestEndToEndFormatsMosquitto(t *testing.T) {
+	broker := brokertest.Mosquitto(t)
+	url := broker.URL()
+	start := time.Now().UTC().Truncate(time.Minute).Add(2 * time.Minute)
+	ms := func(d time.Duration) int64 { return start.Add(d).UnixMilli() }
+	type spMetric = sparkplug.Metric
+	sp := func(typ, node, device string, seq uint64, at time.Duration, metrics ...spMetric) fleetMessage {
+		p := sparkplug.Payload{Timestamp: uint64(ms(at)), Seq: seq, HasSeq: true, Metrics: metrics}
+		topic := sparkplug.Topic{Group: "plant-1", Type: typ, EdgeNode: node, Device: device}
+		return fleetMessage{topic.String(), string(p.Marshal())}
+	}
+	alias := func(a uint64, v sparkplug.Value) spMetric { return spMetric{Alias: a, HasAlias: true, Value: v} }
+	msgs := []fleetMessage{
+		{"devices/d1/telemetry", fmt.Sprintf(`{"ts":%d,"env":{"temperature":21.5},"status":"ok"}`, ms(0))},
+		{"devices/d1/telemetry", fmt.Sprintf(`{"ts":%d,"env":{"temperature":22.5},"status":"ok"}`, ms(10*time.Second))},
+		{"gateways/gw-1/telemetry", fmt.Sprintf(`{"ts":%d,"battery":3.9,"readings":[{"device_id":"ble-1","ts":%d,"temperature":20},`+
+			`{"device_id":"ble-2","ts":%d,"temperature":22},{"device_id":"bad/id","temperature":1}]}`, ms(0), ms(time.Second), ms(2*time.Second))},
+		{"devices/meter-1/values/power", "1200"},
+		{"devices/meter-1/values/power", "1300"},
+		sp(sparkplug.NBIRTH, "edge-7", "", 0, 0,
+			spMetric{Name: sparkplug.BdSeqMetric, DataType: sparkplug.Int64, Value: sparkplug.LongValue(0)},
+			spMetric{Name: "uptime", Alias: 2, HasAlias: true, DataType: sparkplug.UInt64, Value: sparkplug.LongValue(10)}),
+		sp(sparkplug.DBIRTH, "edge-7", "pump-1", 1, 0,
+			spMetric{Name: "temperature", Alias: 10, HasAlias: true, DataType: sparkplug.Double, Value: sparkplug.DoubleValue(40)}),
+		sp(sparkplug.DDATA, "edge-7", "pump-1", 2, 3*time.Second, alias(10, sparkplug.DoubleValue(41))),
+		sp(sparkplug.DDATA, "edge-7", "pump-1", 3, 4*time.Second, alias(10, sparkplug.DoubleValue(45))),
+		sp(sparkplug.NDATA, "edge-7", "", 4, 5*time.Second, alias(2, sparkplug.LongValue(15))),
+		sp(sparkplug.DDATA, "edge-9", "pump-1", 7, 5*time.Second, alias(10, sparkplug.DoubleValue(1))),
+	}
+	ncmd := brokertest.NewInbox(10)
+	sub := brokertest.Connect(t, brokertest.ClientOptions(url, "e2e-ncmd"))
+	brokertest.Await(t, sub.Subscribe("spBv1.0/+/NCMD/+", 1, ncmd.Handle))
+
+	args := []string{"--broker=" + url, "--client_id=e2e-formats", fmt.Sprintf("--max_records=%d", len(msgs)),
+		"--format_route=gateways/{device_id}/telemetry=batch,devices/{device_id}/values/{metric}=value,spBv1.0/#=sparkplug_b",
+		"--sparkplug_rebirth=1m", "--output_dir=" + t.TempDir(), "--allowed_lateness=0s", "--progress_every=0s"}
+	cfg, err := parseFlags(args...)
+	require.NoError(t, err)
+	presubscribe(t, url, "e2e-formats-0", cfg.Topics...)
+	pahoPublisher(url)(t, msgs)
+	require.NoError(t, run(context.Background(), cfg))
+	dir := cfg.OutputDir
+
+	// Aggregates: every device of every format, in the window of its
+	// readings.
+	type key struct{ device, metric string }
+	got := map[key]rows.Aggregate{}
+	for _, a := range readJSONL[rows.Aggregate](t, filepath.Join(dir, rows.AggregatesTable+".jsonl")) {
+		k := key{a.DeviceID, a.Metric}
+		require.NotContains(t, got, k, "one pane per device and metric")
+		got[k] = a
+	}
+	counts := map[key]int64{}
+	for k, a := range got {
+		counts[k] = a.Count
+		if k.device != "meter-1" { // plain values are at their receive time
+			assert.Equal(t, start, a.WindowStart.UTC(), k)
+		}
+	}
+	assert.Equal(t, map[key]int64{
+		{"d1", "env.temperature"}:                         2,
+		{"gw-1", "battery"}:                               1,
+		{"ble-1", "temperature"}:                          1,
+		{"ble-2", "temperature"}:                          1,
+		{"meter-1", "power"}:                              2,
+		{"plant-1/edge-7", "uptime"}:                      2,
+		{"plant-1/edge-7", telemetry.OnlineMetric}:        1,
+		{"plant-1/edge-7/pump-1", "temperature"}:          3,
+		{"plant-1/edge-7/pump-1", telemetry.OnlineMetric}: 1,
+	}, counts)
+	pump := got[key{"plant-1/edge-7/pump-1", "temperature"}]
+	assert.Equal(t, []float64{40, 45, 45}, []float64{pump.Min, pump.Max, pump.Last})
+	assert.Equal(t, 1250.0, got[key{"meter-1", "power"}].Mean)
+
+	// Dead letters: the batch element with an unsafe device id, and the
+	// DATA of the edge node whose BIRTH the job never saw.
+	reasons := map[string]string{}
+	for _, d := range readJSONL[rows.DeadLetter](t, filepath.Join(dir, rows.DeadLettersTable+".jsonl")) {
+		reasons[d.Reason] = d.Topic
+	}
+	assert.Equal(t, map[string]string{
+		telemetry.ReasonBadDeviceID: "gateways/gw-1/telemetry",
+		telemetry.ReasonNoBirth:     "spBv1.0/plant-1/DDATA/edge-9/pump-1",
+	}, reasons)
+
+	// The rebirth request: audited, and published to the edge node.
+	audit := readJSONL[rows.Command](t, filepath.Join(dir, rows.CommandsTable+".jsonl"))
+	require.Len(t, audit, 1)
+	assert.Equal(t, rows.Command{IssuedAt: audit[0].IssuedAt, DeviceID: "plant-1/edge-9", Rule: telemetry.RebirthRule,
+		Topic: "spBv1.0/plant-1/NCMD/edge-9", Payload: audit[0].Payload, Status: rows.CommandIssued}, audit[0])
+	m := ncmd.Next(t, 1)[0]
+	assert.Equal(t, "spBv1.0/plant-1/NCMD/edge-9", m.Topic())
+	var req sparkplug.Payload
+	require.NoError(t, sparkplug.Decode(m.Payload(), &req))
+	require.Len(t, req.Metrics, 1)
+	assert.Equal(t, sparkplug.RebirthMetric, req.Metrics[0].Name)
 }

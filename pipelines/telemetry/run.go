@@ -6,6 +6,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mqttbeam/mqttbeam/internal/devicesim"
@@ -77,7 +78,11 @@ func (env *environment) startFleet(ctx context.Context, cfg *config) error {
 		}
 		env.OnClose(func() { os.RemoveAll(dir) })
 		env.registry = filepath.Join(dir, "devices.jsonl")
-		if err := devicesim.WriteRegistry(env.registry, cfg.SimulateDevices); err != nil {
+		var extra []string
+		if cfg.SimulateProfile == devicesim.ProfileMixed {
+			extra = devicesim.MixedDeviceIDs()
+		}
+		if err := devicesim.WriteRegistry(env.registry, cfg.SimulateDevices, extra...); err != nil {
 			return err
 		}
 	}
@@ -89,7 +94,12 @@ func (env *environment) startFleet(ctx context.Context, cfg *config) error {
 	env.Devices(ctx, "telemetry", devicesim.Config{
 		Broker: url, Devices: cfg.SimulateDevices, Rate: cfg.SimulateRate, QoS: 1,
 		MalformedShare: cfg.SimulateMalformed, LateShare: cfg.SimulateLate, Late: cfg.Window + cfg.Window/4,
+		Profile: cfg.SimulateProfile,
 	})
+	if cfg.SimulateProfile == devicesim.ProfileMixed {
+		log.Printf("telemetry: and a gateway (batches for %s), plain-value meters and a Sparkplug B edge node with two devices: %v",
+			strings.Join(devicesim.MixedDeviceIDs()[1:4], ", "), devicesim.MixedRoutes)
+	}
 	return nil
 }
 
@@ -107,6 +117,9 @@ func run(ctx context.Context, cfg *config) error {
 		return err
 	}
 	log.Printf("telemetry: %v", cfg)
+	if cfg.notice != "" {
+		log.Printf("telemetry: %s", cfg.notice)
+	}
 
 	took, err := jobflags.Run(ctx, "telemetry", p, &cfg.Control, progress.Report{Lines: []progress.Line{
 		{Name: progressIn, Label: "in", Rate: true},

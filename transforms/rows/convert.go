@@ -1,11 +1,13 @@
 package rows
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -75,16 +77,25 @@ func FromParseFailure(d telemetry.DeadLetter) DeadLetter {
 }
 
 // FromPublication makes the audit row of a command issued by the rules
-// (rules.Evaluate's output); its time is the element's event time. The rule
-// and device come from the command's payload (a rules.Payload).
+// (rules.Evaluate's output) or the telemetry parser (Sparkplug B rebirth
+// requests); its time is the element's event time. The rule and device
+// come from the command's payload (a rules.Payload), else from its Fields
+// "rule" and "device_id". A payload that is not UTF-8 text (protobuf) is
+// written base64-encoded, after "base64:".
 func FromPublication(at beam.EventTime, p mqttio.Publication) Command {
 	var pl rules.Payload
 	c := Command{IssuedAt: at.ToTime().UTC(), Topic: p.Topic, Payload: string(p.Payload), Status: CommandIssued}
+	if !utf8.Valid(p.Payload) {
+		c.Payload = "base64:" + base64.StdEncoding.EncodeToString(p.Payload)
+	}
 	if err := json.Unmarshal(p.Payload, &pl); err == nil {
 		c.DeviceID, c.Rule = pl.DeviceID, pl.Rule
 	}
 	if c.DeviceID == "" {
 		c.DeviceID = p.Fields["device_id"]
+	}
+	if c.Rule == "" {
+		c.Rule = p.Fields["rule"]
 	}
 	return c
 }

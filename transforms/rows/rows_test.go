@@ -90,6 +90,13 @@ func TestCommandRows(t *testing.T) {
 	// A payload that is not a rules.Payload keeps the device from the topic fields.
 	other := FromPublication(at, mqttio.Publication{Fields: map[string]string{"device_id": "d9"}, Payload: []byte("reboot")})
 	assert.Equal(t, "d9", other.DeviceID)
+
+	// A Sparkplug B rebirth request: protobuf, named by its fields; the
+	// payload column, a BigQuery STRING, must be UTF-8.
+	ncmd := FromPublication(at, mqttio.Publication{Topic: "spBv1.0/g/NCMD/e",
+		Fields: map[string]string{"device_id": "g/e", "rule": telemetry.RebirthRule}, Payload: []byte{0x08, 0xff, 0x01}})
+	assert.Equal(t, Command{IssuedAt: at.ToTime().UTC(), DeviceID: "g/e", Rule: "sparkplug_rebirth", Topic: "spBv1.0/g/NCMD/e",
+		Payload: "base64:CP8B", Status: CommandIssued}, ncmd)
 }
 
 func TestFromParseFailure(t *testing.T) {

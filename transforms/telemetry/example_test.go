@@ -57,18 +57,7 @@ func ExampleParse() {
 	readings, deadLetters := telemetry.Parse(s, msgs, telemetry.TimestampField("ts"))
 	_, _ = readings, deadLetters // e.g. aggregate the readings, write the dead letters to a table
 
-	res, err := beam.Run(context.Background(), "prism", p)
-	if err != nil {
-		panic(err)
-	}
-	var lines []string
-	for _, c := range res.Metrics().AllMetrics().Counters() {
-		if c.Namespace() == "telemetry" {
-			lines = append(lines, fmt.Sprintf("%s=%d", c.Name(), c.Result()))
-		}
-	}
-	sort.Strings(lines)
-	fmt.Println(strings.Join(lines, " "))
+	printCounters(p)
 	// Output:
 	// dead_letters_not_json=1 readings=2
 }
@@ -139,18 +128,7 @@ func ExampleParseWithCommands() {
 	_, _, _ = readings, deadLetters, commands
 	// In a job: mqttio.Write(s, brokers, commands, mqttio.TopicTemplate(sparkplug.NCMDTemplate))
 
-	res, err := beam.Run(context.Background(), "prism", p)
-	if err != nil {
-		panic(err)
-	}
-	var lines []string
-	for _, c := range res.Metrics().AllMetrics().Counters() {
-		if c.Namespace() == "telemetry" {
-			lines = append(lines, fmt.Sprintf("%s=%d", c.Name(), c.Result()))
-		}
-	}
-	sort.Strings(lines)
-	fmt.Println(strings.Join(lines, " "))
+	printCounters(p)
 	// Output:
 	// dead_letters_unknown_alias=1 readings=3 sparkplug_rebirth_requests=1
 }
@@ -170,4 +148,20 @@ func ExampleFilter() {
 	// Output:
 	// [devices/+/values/+]
 	// [spBv1.0/plant-1/NBIRTH/+ spBv1.0/plant-1/NDATA/+ spBv1.0/plant-1/NDEATH/+ spBv1.0/plant-1/DBIRTH/+/+ spBv1.0/plant-1/DDATA/+/+ spBv1.0/plant-1/DDEATH/+/+]
+}
+
+// printCounters runs p on prism and prints its "telemetry" counters.
+func printCounters(p *beam.Pipeline) {
+	res, err := beam.Run(context.Background(), "prism", p)
+	if err != nil {
+		panic(err)
+	}
+	var lines []string
+	for _, c := range res.Metrics().AllMetrics().Counters() {
+		if c.Namespace() == "telemetry" {
+			lines = append(lines, fmt.Sprintf("%s=%d", c.Name(), c.Result()))
+		}
+	}
+	sort.Strings(lines)
+	fmt.Println(strings.Join(lines, " "))
 }

@@ -132,13 +132,17 @@ func (fn *sparkplugFn) save(sp state.Provider, key string, n *spNode) error {
 	return nil
 }
 
+// RebirthRule is the "rule" Field of the rebirth requests of
+// ParseWithCommands, which names them in the commands' audit.
+const RebirthRule = "sparkplug_rebirth"
+
 // rebirthRequest is the NCMD that asks the edge node of t to publish its
 // BIRTHs again.
 func rebirthRequest(t sparkplug.Topic, node string, at time.Time) mqttio.Publication {
 	ncmd := sparkplug.Topic{Group: t.Group, Type: sparkplug.NCMD, EdgeNode: t.EdgeNode}
 	return mqttio.Publication{
 		Topic:   ncmd.String(),
-		Fields:  map[string]string{"group_id": t.Group, "edge_node_id": t.EdgeNode, "device_id": node},
+		Fields:  map[string]string{"group_id": t.Group, "edge_node_id": t.EdgeNode, "device_id": node, "rule": RebirthRule},
 		Payload: sparkplug.RebirthRequest(at),
 	}
 }

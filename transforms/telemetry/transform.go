@@ -79,8 +79,9 @@ func TryParse(s beam.Scope, msgs beam.PCollection, opts ...Option) (readings, de
 // PCollection<mqttio.Publication> of the Sparkplug B rebirth requests that
 // option RebirthRequests makes (empty without it), for mqttio.Write with
 // mqttio.TopicTemplate(sparkplug.NCMDTemplate): each Publication's Fields
-// hold group_id, edge_node_id and device_id (the node's id, see
-// SparkplugDeviceID), and its Topic is the NCMD topic.
+// hold group_id, edge_node_id, device_id (the node's id, see
+// SparkplugDeviceID) and rule (RebirthRule), and its Topic is the NCMD
+// topic.
 //
 // # Sparkplug B
 //

@@ -150,7 +150,7 @@ func TestParsePipelineFormats(t *testing.T) {
 		"unknown_alias|spBv1.0/plant-1/DDATA/edge-7/pump-1|"+string(unknown2.Payload)+"|"+at(5*time.Second)+"|detail=true|at="+at(5*time.Second),
 	)
 	passert.Equals(s, beam.ParDo(s, publicationLine, commands),
-		"spBv1.0/plant-1/NCMD/edge-7|map[device_id:plant-1/edge-7 edge_node_id:edge-7 group_id:plant-1]|"+sp.RebirthMetric)
+		"spBv1.0/plant-1/NCMD/edge-7|map[device_id:plant-1/edge-7 edge_node_id:edge-7 group_id:plant-1 rule:sparkplug_rebirth]|"+sp.RebirthMetric)
 	assert.Equal(t, map[string]int64{
 		"readings":                   7,
 		"dead_letters_bad_device_id": 1,
