@@ -1,7 +1,6 @@
 package telemetry
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -272,42 +271,4 @@ func FuzzParseValue(f *testing.F) {
 			t.Fatalf("value reading with %d metrics", len(r.Metrics))
 		}
 	})
-}
-
-// The decoders' cost per message and per metric, next to the flat JSON of
-// BenchmarkParse (run with -benchmem; see README for the figures).
-func BenchmarkDecoders(b *testing.B) {
-	const json4 = `{"ts":"2024-05-01T11:59:58.123Z","temperature":21.5,"humidity":40.2,"pressure":1013.25,"battery":3.71,"unit":"C","ok":true}`
-	nested := `{"ts":"2024-05-01T11:59:58.123Z","env":{"temperature":21.5,"humidity":40.2},"power":{"pressure":1013.25,"battery":3.71},"unit":"C","ok":true}`
-	var elems []string
-	for i := range 10 {
-		elems = append(elems, fmt.Sprintf(`{"device_id":"ble-%d","ts":1714564798%03d,"temperature":21.%d,"humidity":40,"pressure":1013.25,"battery":3.71}`, i, i, i))
-	}
-	for _, bc := range []struct {
-		name    string
-		opts    []Option
-		topic   string
-		payload string
-		metrics int
-	}{
-		{"json", nil, "devices/sensor-1/telemetry/climate", json4, 4},
-		{"json_nested", nil, "devices/sensor-1/telemetry/climate", nested, 4},
-		{"batch_10", []Option{PayloadFormat(FormatBatch)}, "devices/gw-1/telemetry", "[" + strings.Join(elems, ",") + "]", 40},
-		{"value", []Option{PayloadFormat(FormatValue), TopicTemplate("devices/{device_id}/values/{metric}")}, "devices/meter-1/values/power", "1234.5", 1},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			p := mustParser(b, bc.opts...)
-			m := msg(bc.topic, bc.payload)
-			var rs []Reading
-			var ds []DeadLetter
-			b.ReportAllocs()
-			b.SetBytes(int64(len(m.Payload)))
-			for b.Loop() {
-				if rs, ds = p.ParseAll(m, rs[:0], ds[:0]); len(ds) > 0 {
-					b.Fatal(ds[0].Detail)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(bc.metrics), "ns/metric")
-		})
-	}
 }

@@ -44,11 +44,40 @@ type walker struct {
 // first one's name is in w.deep.
 func (w *walker) walkObject(b []byte) {
 	w.key, w.deep, w.stopped = w.key[:0], "", false
-	w.object(b, skipSpace(b, 0), 1)
+	// The top level is the flat payload's path: names are strings at
+	// once (one allocation each), scalars go straight to the visitor.
+	i := skipSpace(b, 0) + 1 // past '{'
+	for i < len(b) && !w.stopped {
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] == '}' {
+			return
+		}
+		if b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+		end := endOfString(b, i)
+		name := unquote(b[i:end])
+		i = skipSpace(b, skipSpace(b, end)+1) // past ':'
+		if i >= len(b) {
+			return
+		}
+		if w.skipping && name == w.skip {
+			i = endOfValue(b, i)
+			continue
+		}
+		if b[i] == '{' || b[i] == '[' {
+			w.key = append(w.key[:0], name...)
+			i = w.value(b, i, 1, name, true)
+			continue
+		}
+		kind, s, raw, end := scalar(b, i)
+		w.leaf(name, true, kind, s, raw)
+		i = end
+	}
 }
 
-// object walks the object at b[i] ('{') at depth, whose name is w.key
-// (empty at the top), and returns the index after it.
+// object walks the nested object at b[i] ('{') at depth, whose name is
+// w.key, and returns the index after it.
 func (w *walker) object(b []byte, i, depth int) int {
 	prefix := len(w.key)
 	i++ // past '{'
@@ -59,29 +88,13 @@ func (w *walker) object(b []byte, i, depth int) int {
 		}
 		end := endOfString(b, i)
 		quoted := b[i:end]
-		i = skipSpace(b, end) + 1 // past ':'
-		i = skipSpace(b, i)
+		i = skipSpace(b, skipSpace(b, end)+1) // past ':'
 		if i >= len(b) {
 			return i
 		}
-		if depth > 1 {
-			w.key = appendUnquoted(append(w.key, '.'), quoted)
-			i = w.value(b, i, depth, "", false)
-			w.key = w.key[:prefix]
-		} else {
-			// Top-level names are strings at once: the flat payload's
-			// path, which allocates each name once.
-			name := unquote(quoted)
-			if w.skipping && name == w.skip {
-				i = endOfValue(b, i)
-				continue
-			}
-			if b[i] == '{' || b[i] == '[' {
-				w.key = append(w.key[:0], name...)
-			}
-			i = w.value(b, i, depth, name, true)
-			w.key = w.key[:0]
-		}
+		w.key = appendUnquoted(append(w.key, '.'), quoted)
+		i = w.value(b, i, depth, "", false)
+		w.key = w.key[:prefix]
 		if w.stopped {
 			return len(b)
 		}
@@ -110,12 +123,7 @@ func (w *walker) array(b []byte, i, depth int) int {
 // value visits the value at b[i] in a composite at depth, named name when
 // named, else w.key, and returns the index after it.
 func (w *walker) value(b []byte, i, depth int, name string, named bool) int {
-	end := i
-	switch b[i] {
-	case '"':
-		end = endOfString(b, i)
-		w.leaf(name, named, valueString, unquote(b[i:end]), nil)
-	case '{', '[':
+	if b[i] == '{' || b[i] == '[' {
 		// A composite is visited too, as what it is: it replaces an
 		// earlier value of its name, and may be the timestamp field.
 		typ := "object"
@@ -136,20 +144,28 @@ func (w *walker) value(b []byte, i, depth int, name string, named bool) int {
 			return w.array(b, i, depth+1)
 		}
 		return w.object(b, i, depth+1)
-	case 't':
-		end = min(i+len("true"), len(b))
-		w.leaf(name, named, valueBool, "true", nil)
-	case 'f':
-		end = min(i+len("false"), len(b))
-		w.leaf(name, named, valueBool, "false", nil)
-	case 'n':
-		end = min(i+len("null"), len(b))
-		w.leaf(name, named, valueOther, "null", nil)
-	default:
-		end = endOfNumber(b, i)
-		w.leaf(name, named, valueNumber, "", b[i:end])
 	}
+	kind, s, raw, end := scalar(b, i)
+	w.leaf(name, named, kind, s, raw)
 	return end
+}
+
+// scalar reads the string, number, boolean or null at b[i]: its kind, its
+// string (unescaped) or JSON text, and the index after it.
+func scalar(b []byte, i int) (kind int, s string, raw []byte, end int) {
+	switch b[i] {
+	case '"':
+		end = endOfString(b, i)
+		return valueString, unquote(b[i:end]), nil, end
+	case 't':
+		return valueBool, "true", nil, min(i+len("true"), len(b))
+	case 'f':
+		return valueBool, "false", nil, min(i+len("false"), len(b))
+	case 'n':
+		return valueOther, "null", nil, min(i+len("null"), len(b))
+	}
+	end = endOfNumber(b, i)
+	return valueNumber, "", b[i:end], end
 }
 
 func (w *walker) leaf(name string, named bool, kind int, s string, raw []byte) {

@@ -1,7 +1,6 @@
 package telemetry
 
 import (
-	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -411,38 +410,4 @@ func FuzzParseSparkplug(f *testing.F) {
 			}
 		}
 	})
-}
-
-func BenchmarkParseSparkplugDDATA(b *testing.B) {
-	for _, n := range []int{4, 16} {
-		b.Run(fmt.Sprintf("metrics=%d", n), func(b *testing.B) {
-			p := sparkplugParser(b)
-			e := newEdgeNode()
-			defs := make([]sp.Metric, n)
-			data := make([]sp.Metric, n)
-			for i := range n {
-				defs[i] = metric(fmt.Sprintf("metric-%02d", i), uint64(i+1), sp.Double, sp.DoubleValue(0))
-				data[i] = byAlias(uint64(i+1), sp.DoubleValue(float64(i)+0.5))
-			}
-			_, ds := parseAll(p, nbirth(e), e.msg(sp.DBIRTH, "pump-1", defs...))
-			require.Empty(b, ds)
-			// One message a seq, so that no gaps are reported.
-			msgs := make([]mqttio.Message, 256)
-			for i := range msgs {
-				msgs[i] = e.msg(sp.DDATA, "pump-1", data...)
-			}
-			rs := make([]Reading, 0, 4)
-			b.ReportAllocs()
-			b.SetBytes(int64(len(msgs[0].Payload)))
-			i := 0
-			for b.Loop() {
-				rs, ds = p.ParseAll(msgs[i%256], rs[:0], ds[:0])
-				if len(ds) > 0 || len(rs) != 1 {
-					b.Fatal(ds)
-				}
-				i++
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/metric")
-		})
-	}
 }
