@@ -87,7 +87,7 @@ type Parser struct {
 	ids    idTemplate
 
 	spMu   sync.Mutex
-	spMem  map[string]*spNode // Sparkplug B state, by edge node
+	spMem  map[string]map[string]*spNode // Sparkplug B state, by group and edge node
 	spScan *spDecoder
 }
 
@@ -203,13 +203,17 @@ func (p *Parser) parseMany(e envelope, rs []Reading, ds []DeadLetter) ([]Reading
 	p.spMu.Lock()
 	defer p.spMu.Unlock()
 	if p.spMem == nil {
-		p.spMem = map[string]*spNode{}
+		p.spMem = map[string]map[string]*spNode{}
 	}
-	key := nodeKey(t)
-	n := p.spMem[key]
+	group := p.spMem[t.Group]
+	if group == nil {
+		group = map[string]*spNode{}
+		p.spMem[t.Group] = group
+	}
+	n := group[t.EdgeNode]
 	if n == nil {
 		n = newSpNode()
-		p.spMem[key] = n
+		group[t.EdgeNode] = n
 	}
 	rs, ds, _ = p.spScan.apply(n, env, t, rs, ds)
 	return rs, ds

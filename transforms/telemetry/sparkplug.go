@@ -28,6 +28,30 @@ type spNode struct {
 	rebirthAt int64
 	// dirty says which of the three changed, for the Beam state.
 	dirty uint8
+	// nodeID and deviceIDs cache the SparkplugDeviceID ids of the node and
+	// of its devices, by topic device id (not state).
+	nodeID    string
+	deviceIDs map[string]string
+}
+
+// ids are the device id of topic t's device (or, for the node's own
+// messages, the node's) and the node's id, made once per node and device.
+func (n *spNode) ids(tmpl *idTemplate, t sparkplug.Topic) (device, node string) {
+	if n.nodeID == "" {
+		_, n.nodeID = tmpl.ids(t)
+	}
+	if !t.IsDevice() {
+		return n.nodeID, n.nodeID
+	}
+	id, ok := n.deviceIDs[t.Device]
+	if !ok {
+		if n.deviceIDs == nil {
+			n.deviceIDs = map[string]string{}
+		}
+		id, _ = tmpl.ids(t)
+		n.deviceIDs[t.Device] = id
+	}
+	return id, n.nodeID
 }
 
 // Which parts of an spNode changed.
@@ -110,7 +134,7 @@ func (m *spMessage) dead(p *Parser, payload bool, reason, format string, args ..
 // should be requested.
 func (d *spDecoder) apply(n *spNode, env *envelope, t sparkplug.Topic, rs []Reading, ds []DeadLetter) ([]Reading, []DeadLetter, bool) {
 	m := spMessage{env: env, topic: t, rs: rs, ds: ds}
-	m.device, m.node = d.p.ids.ids(t)
+	m.device, m.node = n.ids(&d.p.ids, t)
 	d.applyMessage(n, &m)
 	return m.rs, m.ds, m.rebirth
 }
@@ -226,11 +250,11 @@ func (d *spDecoder) ndeath(n *spNode, m *spMessage, pl *sparkplug.Payload) {
 	pl.Timestamp = 0
 	offline := []string{m.device}
 	for _, dev := range slices.Sorted(maps.Keys(n.birth.Devices)) {
-		id, _ := d.p.ids.ids(sparkplug.Topic{Group: m.topic.Group, Type: sparkplug.DDEATH, EdgeNode: m.topic.EdgeNode, Device: dev})
+		id, _ := n.ids(&d.p.ids, sparkplug.Topic{Group: m.topic.Group, Type: sparkplug.DDEATH, EdgeNode: m.topic.EdgeNode, Device: dev})
 		offline = append(offline, id)
 	}
 	d.death(m, pl, offline)
-	*n = spNode{birth: spBirth{BdSeq: -1}, nextSeq: -1, rebirthAt: n.rebirthAt, dirty: n.dirty | dirtyBirth | dirtySeq}
+	n.birth, n.nextSeq, n.dirty = spBirth{BdSeq: -1}, -1, n.dirty|dirtyBirth|dirtySeq
 }
 
 // death appends an OnlineMetric 0 reading for each device id, at the

@@ -106,7 +106,7 @@ func (fn *sparkplugFn) ProcessElement(ctx context.Context, sp state.Provider, ke
 			n.rebirthAt = at
 			n.dirty |= dirtyRebirth
 			rebirthRequests.Inc(ctx, 1)
-			_, node := fn.parser.ids.ids(t)
+			_, node := n.ids(&fn.parser.ids, t)
 			emitCommand(rebirthRequest(t, node, env.received))
 		}
 	}

@@ -366,7 +366,7 @@ func TestSparkplugStateCoderRoundTrips(t *testing.T) {
 	e := newEdgeNode()
 	_, ds := parseAll(p, nbirth(e), dbirth(e, "pump-1"), dbirth(e, "pump-2"))
 	require.Empty(t, ds)
-	n := p.spMem["plant-1/edge-7"]
+	n := p.spMem["plant-1"]["edge-7"]
 	require.NotNil(t, n)
 	for _, b := range []spBirth{n.birth, {BdSeq: -1}} {
 		enc, err := encodeBirth(b)

@@ -49,3 +49,22 @@ func ExampleDecode() {
 	// 2 mode String auto
 	// metric 1 at byte 36: unexpected EOF
 }
+
+// Ask an edge node to publish its BIRTHs again: an NCMD with metric
+// "Node Control/Rebirth" true, to the topic of NCMDTemplate (in a Beam job,
+// mqttio.Write with mqttio.TopicTemplate(sparkplug.NCMDTemplate) fills and
+// checks it).
+func ExampleRebirthRequest() {
+	topic := sparkplug.Topic{Group: "plant-1", Type: sparkplug.NCMD, EdgeNode: "edge-7"}
+	payload := sparkplug.RebirthRequest(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
+
+	var p sparkplug.Payload
+	if err := sparkplug.Decode(payload, &p); err != nil {
+		panic(err)
+	}
+	fmt.Println(topic, sparkplug.NCMDTemplate)
+	fmt.Println(p.Metrics[0].Name, p.Metrics[0].DataType, p.Metrics[0].Value.Bits == 1)
+	// Output:
+	// spBv1.0/plant-1/NCMD/edge-7 spBv1.0/{group_id}/NCMD/{edge_node_id}
+	// Node Control/Rebirth Boolean true
+}

@@ -97,29 +97,33 @@ func ParseTopic(topic string) (Topic, error) {
 	if !utf8.ValidString(topic) {
 		return t, errors.New("topic is not valid UTF-8")
 	}
-	levels := strings.Split(topic, "/")
+	var levels [6]string // at most 5 levels, and one to tell more
+	n := 0
+	for rest, more := topic, true; more && n < len(levels); n++ {
+		levels[n], rest, more = strings.Cut(rest, "/")
+	}
 	if levels[0] != Namespace {
 		return t, fmt.Errorf("topic %q is not in the Sparkplug B namespace %s/", topic, Namespace)
 	}
-	if len(levels) == 3 && levels[1] == STATE {
+	if n == 3 && levels[1] == STATE {
 		t.Type, t.EdgeNode = STATE, levels[2]
 		return t, checkIDs(topic, t.EdgeNode)
 	}
-	if len(levels) < 4 || len(levels) > 5 {
-		return t, fmt.Errorf("topic %q has %d levels; want %s/{group_id}/{message_type}/{edge_node_id}[/{device_id}]", topic, len(levels), Namespace)
+	if n < 4 || n > 5 {
+		return t, fmt.Errorf("topic %q has %d levels; want %s/{group_id}/{message_type}/{edge_node_id}[/{device_id}]", topic, strings.Count(topic, "/")+1, Namespace)
 	}
 	t.Group, t.Type, t.EdgeNode = levels[1], levels[2], levels[3]
-	if len(levels) == 5 {
+	if n == 5 {
 		t.Device = levels[4]
 	}
 	switch t.Type {
 	case NBIRTH, NDEATH, NDATA, NCMD:
-		if len(levels) == 5 {
+		if n == 5 {
 			return t, fmt.Errorf("topic %q: an %s has no device level", topic, t.Type)
 		}
 		return t, checkIDs(topic, t.Group, t.EdgeNode)
 	case DBIRTH, DDEATH, DDATA, DCMD:
-		if len(levels) == 4 {
+		if n == 4 {
 			return t, fmt.Errorf("topic %q: a %s needs a device level", topic, t.Type)
 		}
 		return t, checkIDs(topic, t.Group, t.EdgeNode, t.Device)
