@@ -46,6 +46,7 @@ var examples = map[string]struct{ good, bad string }{
 	"json_arrays":          {"ignored", "flat"},
 	"sparkplug_device_id":  {"{edge_node_id}.{device_id}", "{group_id}/{device_id}"},
 	"sparkplug_rebirth":    {"30s", "30"},
+	"influx_precision":     {"ms", "1ms"},
 	"client_id":            {"mqttbeam-telemetry-prod", "telemetry job"},
 	"password_secret":      {"projects/my-project/secrets/mqtt-password/versions/latest", "mqtt-password"},
 	"tls_ca":               {"/template/files/ca.pem", "files/ca.pem"},

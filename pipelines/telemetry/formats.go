@@ -36,6 +36,7 @@ type formats struct {
 	JSONArrays        string
 	SparkplugDeviceID string
 	SparkplugRebirth  time.Duration
+	InfluxPrecision   string
 	SimulateProfile   string
 
 	routes []devicesim.Route // Routes, parsed
@@ -47,16 +48,17 @@ func (f *formats) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.DeviceTopic, "device_topic", telemetry.DefaultTopicTemplate,
 		"Topic template that names the device id level ({device_id}; also {kind}, and {metric} for --payload_format=value), of --payload_format's payloads (with --payload_format=sparkplug_b default spBv1.0/#)")
 	fs.StringVar(&f.PayloadFormat, "payload_format", telemetry.FormatJSON,
-		"Payload format of --device_topic's topics: json (objects, nested ones flattened to dotted names), batch (an array of objects, or an object with --batch_field), value (a plain number), sparkplug_b")
+		"Payload format of --device_topic's topics: json (objects, nested ones flattened to dotted names), batch (an array of objects, or an object with --batch_field), value (a plain number), sparkplug_b, influx (InfluxDB line protocol)")
 	jobflags.ListVar(fs, &f.Routes, "format_route", nil,
 		"Topic templates of other payload formats, TEMPLATE=FORMAT, comma-separated or repeated, tried in order before --device_topic (first match wins), e.g. gateways/{device_id}/telemetry=batch,spBv1.0/#=sparkplug_b")
 	fs.StringVar(&f.BatchField, "batch_field", telemetry.DefaultBatchField, "Member of a batch object that holds its array of readings")
-	fs.StringVar(&f.DeviceIDField, "device_id_field", telemetry.DefaultDeviceIDField, "Member of a batch element that names the device it is about (a gateway publishing for the devices behind it)")
+	fs.StringVar(&f.DeviceIDField, "device_id_field", telemetry.DefaultDeviceIDField, "Member of a batch element (or tag of an influx line) that names the device it is about (a gateway publishing for the devices behind it; host for Telegraf)")
 	fs.StringVar(&f.JSONArrays, "json_arrays", telemetry.ArraysIndexed, "JSON arrays: indexed (their elements are metrics named by index, accel.0) or ignored")
 	fs.StringVar(&f.SparkplugDeviceID, "sparkplug_device_id", telemetry.DefaultSparkplugDeviceID,
 		"Device id of Sparkplug B messages, from {group_id}, {edge_node_id} and {device_id}")
 	fs.DurationVar(&f.SparkplugRebirth, "sparkplug_rebirth", 0,
 		"Ask a Sparkplug B edge node whose state is unknown (DATA before BIRTH, seq gap, unknown alias) to publish its BIRTHs again (NCMD Node Control/Rebirth), at most once per this long; 0: never (default; with --simulate_profile=mixed: 10s)")
+	fs.StringVar(&f.InfluxPrecision, "influx_precision", "ns", "Unit of influx line protocol timestamps: ns, us, ms or s")
 	fs.StringVar(&f.SimulateProfile, "simulate_profile", devicesim.ProfileJSON,
 		"With --broker=embedded: json (devices publishing JSON) or mixed (also a gateway publishing batches, plain-value meters and a Sparkplug B edge node with two devices)")
 }
@@ -68,6 +70,7 @@ func (f *formats) validate(embedded bool, topics *jobflags.List, readers int) []
 		jobflags.OneOf("payload_format", f.PayloadFormat, telemetry.Formats...),
 		jobflags.OneOf("json_arrays", f.JSONArrays, telemetry.ArraysIndexed, telemetry.ArraysIgnored),
 		jobflags.OneOf("simulate_profile", f.SimulateProfile, devicesim.ProfileJSON, devicesim.ProfileMixed),
+		jobflags.OneOf("influx_precision", f.InfluxPrecision, "ns", "us", "ms", "s"),
 		jobflags.NonNegative("sparkplug_rebirth", f.SparkplugRebirth),
 	}
 	if f.SimulateProfile == devicesim.ProfileMixed {
@@ -163,6 +166,7 @@ func (f *formats) parseOptions() []telemetry.Option {
 		telemetry.TopicTemplate(f.DeviceTopic), telemetry.PayloadFormat(f.PayloadFormat),
 		telemetry.BatchField(f.BatchField), telemetry.DeviceIDField(f.DeviceIDField),
 		telemetry.Arrays(f.JSONArrays), telemetry.SparkplugDeviceID(f.SparkplugDeviceID),
+		telemetry.InfluxPrecision(influxUnits[f.InfluxPrecision]),
 	}
 	for _, r := range f.routes {
 		opts = append(opts, telemetry.Route(r.Template, r.Format))
@@ -172,6 +176,9 @@ func (f *formats) parseOptions() []telemetry.Option {
 	}
 	return opts
 }
+
+// influxUnits are the units of --influx_precision.
+var influxUnits = map[string]time.Duration{"ns": time.Nanosecond, "us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}
 
 // rebirthTopic is the mqttio.Write topic template of rebirth requests.
 func rebirthTopic() mqttio.WriteOption { return mqttio.TopicTemplate(sparkplug.NCMDTemplate) }

@@ -440,7 +440,7 @@ func TestInterruptDrainsTheMixedDemo(t *testing.T) {
 
 // Every payload format through one job on prism against Mosquitto: JSON
 // with a nested object, a gateway's batch for its children, plain values,
-// and Sparkplug B (an edge node's BIRTHs and DATA by alias; a second edge
+// InfluxDB line protocol from Telegraf, and Sparkplug B (an edge node's BIRTHs and DATA by alias; a second edge
 // node's DATA before its BIRTH, which the job answers with a rebirth
 // request published through mqttio.Write).
 func TestEndToEndFormatsMosquitto(t *testing.T) {
@@ -458,10 +458,12 @@ func TestEndToEndFormatsMosquitto(t *testing.T) {
 	msgs := []fleetMessage{
 		{"devices/d1/telemetry", fmt.Sprintf(`{"ts":%d,"env":{"temperature":21.5},"status":"ok"}`, ms(0))},
 		{"devices/d1/telemetry", fmt.Sprintf(`{"ts":%d,"env":{"temperature":22.5},"status":"ok"}`, ms(10*time.Second))},
-		{"gateways/gw-1/telemetry", fmt.Sprintf(`{"ts":%d,"battery":3.9,"readings":[{"device_id":"ble-1","ts":%d,"temperature":20},`+
-			`{"device_id":"ble-2","ts":%d,"temperature":22},{"device_id":"bad/id","temperature":1}]}`, ms(0), ms(time.Second), ms(2*time.Second))},
+		{"gateways/gw-1/telemetry", fmt.Sprintf(`{"ts":%d,"battery":3.9,"readings":[{"host":"ble-1","ts":%d,"temperature":20},`+
+			`{"host":"ble-2","ts":%d,"temperature":22},{"host":"bad/id","temperature":1}]}`, ms(0), ms(time.Second), ms(2*time.Second))},
 		{"devices/meter-1/values/power", "1200"},
 		{"devices/meter-1/values/power", "1300"},
+		{"telegraf/host-1/metrics", fmt.Sprintf("cpu,cpu=cpu-total usage_idle=97.5 %d\nenv,host=ble-9 temperature=19.5 %d",
+			start.UnixNano(), start.Add(time.Second).UnixNano())},
 		sp(sparkplug.NBIRTH, "edge-7", "", 0, 0,
 			spMetric{Name: sparkplug.BdSeqMetric, DataType: sparkplug.Int64, Value: sparkplug.LongValue(0)},
 			spMetric{Name: "uptime", Alias: 2, HasAlias: true, DataType: sparkplug.UInt64, Value: sparkplug.LongValue(10)}),
@@ -477,7 +479,8 @@ func TestEndToEndFormatsMosquitto(t *testing.T) {
 	brokertest.Await(t, sub.Subscribe("spBv1.0/+/NCMD/+", 1, ncmd.Handle))
 
 	args := []string{"--broker=" + url, "--client_id=e2e-formats", fmt.Sprintf("--max_records=%d", len(msgs)),
-		"--format_route=gateways/{device_id}/telemetry=batch,devices/{device_id}/values/{metric}=value,spBv1.0/#=sparkplug_b",
+		"--format_route=gateways/{device_id}/telemetry=batch,devices/{device_id}/values/{metric}=value,spBv1.0/#=sparkplug_b,telegraf/{device_id}/#=influx",
+		"--device_id_field=host", // Telegraf's; batches name theirs with it too
 		"--sparkplug_rebirth=1m", "--output_dir=" + t.TempDir(), "--allowed_lateness=0s", "--progress_every=0s"}
 	cfg, err := parseFlags(args...)
 	require.NoError(t, err)
@@ -503,6 +506,8 @@ func TestEndToEndFormatsMosquitto(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[key]int64{
+		{"host-1", "cpu.usage_idle"}:                      1,
+		{"ble-9", "env.temperature"}:                      1,
 		{"d1", "env.temperature"}:                         2,
 		{"gw-1", "battery"}:                               1,
 		{"ble-1", "temperature"}:                          1,

@@ -30,6 +30,8 @@ func BenchmarkDecoders(b *testing.B) {
 		one("json_nested", nil, "devices/sensor-1/telemetry/climate", nested, 4),
 		one("batch_10", []Option{PayloadFormat(FormatBatch)}, "devices/gw-1/telemetry", "["+strings.Join(elems, ",")+"]", 40),
 		one("value", []Option{PayloadFormat(FormatValue), TopicTemplate("devices/{device_id}/values/{metric}")}, "devices/meter-1/values/power", "1234.5", 1),
+		one("influx", []Option{PayloadFormat(FormatInflux)}, "devices/sensor-1/telemetry/climate",
+			"climate,unit=C temperature=21.5,humidity=40.2,pressure=1013.25,battery=3.71,ok=true 1714564798123000000", 4),
 	}
 	for _, n := range []int{4, 16} {
 		benches = append(benches, sparkplugBench(b, n))

@@ -69,6 +69,7 @@ func ExampleRoute() {
 	p, err := telemetry.NewParser(
 		telemetry.Route("gateways/{device_id}/telemetry", telemetry.FormatBatch),
 		telemetry.Route("devices/{device_id}/values/{metric}", telemetry.FormatValue),
+		telemetry.Route("telegraf/{device_id}/#", telemetry.FormatInflux),
 		telemetry.TopicTemplate("devices/{device_id}/telemetry/#"))
 	if err != nil {
 		panic(err)
@@ -80,6 +81,7 @@ func ExampleRoute() {
 		{Topic: "devices/sensor-1/telemetry", Payload: []byte(`{"ts":"2024-05-01T11:59:58Z","env":{"temperature":21.5}}`)},
 		{Topic: "gateways/gw-1/telemetry", Payload: []byte(`[{"device_id":"ble-7","ts":1714564790000,"rssi":-70},{"device_id":"a/b","rssi":-80}]`)},
 		{Topic: "devices/meter-1/values/power", Payload: []byte(`1234.5`)},
+		{Topic: "telegraf/host-1/metrics", Payload: []byte("cpu,cpu=cpu-total usage_idle=97.5 1714564795000000000")},
 	} {
 		m.ReceivedAt = received
 		readings, dead = p.ParseAll(m, readings, dead)
@@ -94,6 +96,7 @@ func ExampleRoute() {
 	// sensor-1 11:59:58 map[env.temperature:21.5] map[]
 	// ble-7 11:59:50 map[rssi:-70] map[gateway_id:gw-1]
 	// meter-1 12:00:00 map[power:1234.5] map[]
+	// host-1 11:59:55 map[cpu.usage_idle:97.5] map[cpu:cpu-total]
 	// bad_device_id {"device_id":"a/b","rssi":-80}
 }
 

@@ -24,10 +24,12 @@ const (
 	// FormatSparkplugB is Sparkplug B's protobuf payloads on its
 	// spBv1.0/... topics.
 	FormatSparkplugB = "sparkplug_b"
+	// FormatInflux is InfluxDB line protocol, as Telegraf publishes it.
+	FormatInflux = "influx"
 )
 
 // Formats lists the payload formats.
-var Formats = []string{FormatJSON, FormatBatch, FormatValue, FormatSparkplugB}
+var Formats = []string{FormatJSON, FormatBatch, FormatValue, FormatSparkplugB, FormatInflux}
 
 // Defaults of the Options.
 const (
@@ -87,6 +89,7 @@ type config struct {
 	MaxBatch          int
 	SparkplugDeviceID string
 	RebirthCooldown   time.Duration
+	InfluxPrecision   time.Duration
 
 	templateSet bool // TopicTemplate was given
 }
@@ -113,6 +116,7 @@ func defaultConfig() config {
 		DeviceIDField:     DefaultDeviceIDField,
 		MaxBatch:          DefaultMaxBatch,
 		SparkplugDeviceID: DefaultSparkplugDeviceID,
+		InfluxPrecision:   time.Nanosecond,
 	}
 }
 
@@ -292,10 +296,10 @@ func BatchField(name string) Option {
 	return fieldName("BatchField", name, func(c *config) { c.BatchField = name })
 }
 
-// DeviceIDField sets the member of a batch element that names the device
-// the element is about (default "device_id"), so that a gateway can publish
-// for the devices behind it. An element without it is about the topic's
-// device.
+// DeviceIDField sets the member of a batch element (or the tag of an
+// influx line) that names the device it is about (default "device_id"), so
+// that a gateway can publish for the devices behind it; e.g. "host" for
+// Telegraf. An element without it is about the topic's device.
 func DeviceIDField(name string) Option {
 	return fieldName("DeviceIDField", name, func(c *config) { c.DeviceIDField = name })
 }
@@ -341,6 +345,20 @@ func SparkplugDeviceID(template string) Option {
 // can flood a plant network.
 func RebirthRequests(cooldown time.Duration) Option {
 	return optcheck.Positive("RebirthRequests", cooldown, func(c *config) { c.RebirthCooldown = cooldown })
+}
+
+// InfluxPrecision sets the unit of influx timestamps: time.Nanosecond (the
+// default, as InfluxDB's), time.Microsecond, time.Millisecond or
+// time.Second.
+func InfluxPrecision(unit time.Duration) Option {
+	return func(c *config) error {
+		switch unit {
+		case time.Nanosecond, time.Microsecond, time.Millisecond, time.Second:
+			c.InfluxPrecision = unit
+			return nil
+		}
+		return optcheck.Errorf("InfluxPrecision", "%v is not 1ns, 1µs, 1ms or 1s", unit)
+	}
 }
 
 // EarliestEventTime sets the earliest event time a payload timestamp may

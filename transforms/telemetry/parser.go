@@ -73,6 +73,16 @@ const maxQuoted = 64
 // and 0), the value of one metric named by the template's {metric} level
 // (or else its kind). The event time is the receive time.
 //
+// influx (FormatInflux): InfluxDB line protocol, a point a line,
+// "measurement[,tag=value...] field=value[,...] [timestamp]" (as Telegraf's
+// MQTT output publishes it), at most MaxBatch lines. A field is named
+// "measurement.field": floats, integers (1i) and unsigned integers (1u) are
+// metrics, strings and booleans attributes; tags are attributes, except the
+// DeviceIDField tag, which names the device (else the topic's) with the
+// AttrGateway attribute as in batches. The timestamp is in InfluxPrecision
+// units (nanoseconds), else the receive time. The lines of one device and
+// timestamp make one reading; a bad line is a dead letter with its bytes.
+//
 // sparkplug_b (FormatSparkplugB): Sparkplug B's protobuf payloads on
 // spBv1.0/{group_id}/{message_type}/{edge_node_id}[/{device_id}], see
 // ParseWithCommands for how it keeps each edge node's BIRTH in state and
@@ -190,8 +200,11 @@ func (p *Parser) ParseAll(m mqttio.Message, readings []Reading, deadLetters []De
 // is a copy: a pointer would move the callers' to the heap.)
 func (p *Parser) parseMany(e envelope, rs []Reading, ds []DeadLetter) ([]Reading, []DeadLetter) {
 	env := &e
-	if env.route.format == FormatBatch {
+	switch env.route.format {
+	case FormatBatch:
 		return p.parseBatch(env, rs, ds)
+	case FormatInflux:
+		return p.parseInflux(env, rs, ds)
 	}
 	t, dl := p.sparkplugTopic(env)
 	if dl != nil {

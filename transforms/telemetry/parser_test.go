@@ -377,17 +377,18 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 		}
-		checkParsed(t, m, []Reading{r}, dl)
+		checkOne(t, m, r, dl)
 	})
 }
 
-// checkParsed checks what every reading and dead letter of m must be.
-func checkParsed(t *testing.T, m mqttio.Message, rs []Reading, dls ...*DeadLetter) {
+// checkParsed checks what every reading and dead letter of m must be; a
+// message must make one or the other.
+func checkParsed(t *testing.T, m mqttio.Message, rs []Reading, ds []DeadLetter) {
 	t.Helper()
-	for _, dl := range dls {
-		if dl == nil {
-			continue
-		}
+	if len(rs)+len(ds) == 0 {
+		t.Fatalf("%q on %q made neither readings nor dead letters", m.Payload, m.Topic)
+	}
+	for _, dl := range ds {
 		if dl.Reason == "" || dl.Detail == "" || dl.Topic != m.Topic || !slices.Contains(Reasons, dl.Reason) ||
 			(dl.Reason != ReasonSeqGap && !bytes.Contains(m.Payload, dl.Payload)) {
 			t.Fatalf("bad dead letter %+v", dl)
@@ -395,7 +396,6 @@ func checkParsed(t *testing.T, m mqttio.Message, rs []Reading, dls ...*DeadLette
 		if len(dl.Detail) > 2000 {
 			t.Fatalf("dead letter detail of %d bytes", len(dl.Detail))
 		}
-		return
 	}
 	for _, r := range rs {
 		if r.DeviceID == "" || strings.ContainsAny(r.DeviceID, "+#\x00") || len(r.Metrics)+len(r.Attributes) == 0 {
@@ -410,6 +410,16 @@ func checkParsed(t *testing.T, m mqttio.Message, rs []Reading, dls ...*DeadLette
 			t.Fatalf("event time %v out of range", r.EventTime)
 		}
 	}
+}
+
+// checkOne is checkParsed of Parse's results.
+func checkOne(t *testing.T, m mqttio.Message, r Reading, dl *DeadLetter) {
+	t.Helper()
+	if dl != nil {
+		checkParsed(t, m, nil, []DeadLetter{*dl})
+		return
+	}
+	checkParsed(t, m, []Reading{r}, nil)
 }
 
 func BenchmarkParse(b *testing.B) {

@@ -43,6 +43,10 @@ const (
 	// ReasonNotBatch: a batch payload is neither a JSON array nor an object
 	// whose BatchField is an array.
 	ReasonNotBatch = "not_batch"
+	// ReasonNotLineProtocol: an influx payload's line is not InfluxDB line
+	// protocol (measurement[,tag=value...] field=value[,...] [timestamp]),
+	// or the payload has no line.
+	ReasonNotLineProtocol = "not_line_protocol"
 	// ReasonNotNumber: a value payload is not a JSON number, true or false.
 	ReasonNotNumber = "not_number"
 	// ReasonNoMetricName: a value payload's topic has an empty metric
@@ -84,7 +88,7 @@ var Reasons = []string{
 	ReasonInvalidUTF8, ReasonNoDeviceID, ReasonBadDeviceID, ReasonTooLarge,
 	ReasonNotJSON, ReasonNotObject, ReasonBadTimestamp, ReasonNonFinite,
 	ReasonNoMetrics, ReasonTooDeep, ReasonTooManyMetrics, ReasonNotBatch,
-	ReasonNotNumber, ReasonNoMetricName, ReasonNotProtobuf, ReasonBadSparkplug,
+	ReasonNotLineProtocol, ReasonNotNumber, ReasonNoMetricName, ReasonNotProtobuf, ReasonBadSparkplug,
 	ReasonWrongType, ReasonUnknownAlias, ReasonNoBirth, ReasonSeqGap,
 	ReasonUnsupportedType, ReasonStaleDeath,
 }

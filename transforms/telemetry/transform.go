@@ -221,7 +221,7 @@ func (f *parseFn) ProcessElement(ctx context.Context, m mqttio.Message, emitRead
 		}
 		return
 	}
-	if dl == nil && env.route.format != FormatBatch {
+	if dl == nil && (env.route.format == FormatJSON || env.route.format == FormatValue) {
 		var r Reading
 		if env.route.format == FormatJSON {
 			r, dl = p.parseJSON(&env)
@@ -238,7 +238,7 @@ func (f *parseFn) ProcessElement(ctx context.Context, m mqttio.Message, emitRead
 		emitDeadLetter(ctx, *dl, emitDead)
 		return
 	}
-	f.rs, f.ds = p.parseBatch(&env, f.rs[:0], f.ds[:0])
+	f.rs, f.ds = p.parseMany(env, f.rs[:0], f.ds[:0]) // batch, influx
 	emitAll(ctx, f.rs, f.ds, emitReading, emitDead)
 }
 
