@@ -23,7 +23,9 @@ func BenchmarkDecoders(b *testing.B) {
 		elems = append(elems, fmt.Sprintf(`{"device_id":"ble-%d","ts":1714564798%03d,"temperature":21.%d,"humidity":40,"pressure":1013.25,"battery":3.71}`, i, i, i))
 	}
 	one := func(name string, opts []Option, topic, payload string, metrics int) decoderBench {
-		return decoderBench{name, mustParser(b, opts...), []mqttio.Message{msg(topic, payload)}, metrics}
+		return decoderBench{name, func(b *testing.B) (*Parser, []mqttio.Message) {
+			return mustParser(b, opts...), []mqttio.Message{msg(topic, payload)}
+		}, metrics}
 	}
 	benches := []decoderBench{
 		one("json", nil, "devices/sensor-1/telemetry/climate", flat, 4),
@@ -34,18 +36,19 @@ func BenchmarkDecoders(b *testing.B) {
 			"climate,unit=C temperature=21.5,humidity=40.2,pressure=1013.25,battery=3.71,ok=true 1714564798123000000", 4),
 	}
 	for _, n := range []int{4, 16} {
-		benches = append(benches, sparkplugBench(b, n))
+		benches = append(benches, sparkplugBench(n))
 	}
 	for _, bc := range benches {
 		b.Run(bc.name, func(b *testing.B) {
+			parser, msgs := bc.setup(b) // each run its own: Sparkplug B state counts seqs
 			var rs []Reading
 			var ds []DeadLetter
 			b.ReportAllocs()
-			b.SetBytes(int64(len(bc.msgs[0].Payload)))
+			b.SetBytes(int64(len(msgs[0].Payload)))
 			start := cpuNanos()
 			i := 0
 			for b.Loop() {
-				if rs, ds = bc.parser.ParseAll(bc.msgs[i%len(bc.msgs)], rs[:0], ds[:0]); len(ds) > 0 {
+				if rs, ds = parser.ParseAll(msgs[i%len(msgs)], rs[:0], ds[:0]); len(ds) > 0 {
 					b.Fatal(ds[0].Detail)
 				}
 				i++
@@ -60,29 +63,32 @@ func BenchmarkDecoders(b *testing.B) {
 
 // sparkplugBench is a DDATA of n Double metrics by alias, after their
 // births: 256 messages with consecutive seqs, so that no gap is reported.
-func sparkplugBench(b *testing.B, n int) decoderBench {
-	p := sparkplugParser(b)
-	e := newEdgeNode()
-	defs := make([]sp.Metric, n)
-	data := make([]sp.Metric, n)
-	for i := range n {
-		defs[i] = metric(fmt.Sprintf("metric-%02d", i), uint64(i+1), sp.Double, sp.DoubleValue(0))
-		data[i] = byAlias(uint64(i+1), sp.DoubleValue(float64(i)+0.5))
+func sparkplugBench(n int) decoderBench {
+	setup := func(b *testing.B) (*Parser, []mqttio.Message) {
+		p := sparkplugParser(b)
+		e := newEdgeNode()
+		defs := make([]sp.Metric, n)
+		data := make([]sp.Metric, n)
+		for i := range n {
+			defs[i] = metric(fmt.Sprintf("metric-%02d", i), uint64(i+1), sp.Double, sp.DoubleValue(0))
+			data[i] = byAlias(uint64(i+1), sp.DoubleValue(float64(i)+0.5))
+		}
+		if _, ds := parseAll(p, nbirth(e), e.msg(sp.DBIRTH, "pump-1", defs...)); len(ds) > 0 {
+			b.Fatal(ds[0].Detail)
+		}
+		msgs := make([]mqttio.Message, 256)
+		for i := range msgs {
+			msgs[i] = e.msg(sp.DDATA, "pump-1", data...)
+		}
+		return p, msgs
 	}
-	if _, ds := parseAll(p, nbirth(e), e.msg(sp.DBIRTH, "pump-1", defs...)); len(ds) > 0 {
-		b.Fatal(ds[0].Detail)
-	}
-	msgs := make([]mqttio.Message, 256)
-	for i := range msgs {
-		msgs[i] = e.msg(sp.DDATA, "pump-1", data...)
-	}
-	return decoderBench{fmt.Sprintf("sparkplug_ddata_%d", n), p, msgs, n}
+	return decoderBench{fmt.Sprintf("sparkplug_ddata_%d", n), setup, n}
 }
 
 // decoderBench is one case of BenchmarkDecoders.
 type decoderBench struct {
-	name    string
-	parser  *Parser
-	msgs    []mqttio.Message // parsed in turn
-	metrics int              // per message
+	name string
+	// setup makes the parser and the messages it parses in turn.
+	setup   func(*testing.B) (*Parser, []mqttio.Message)
+	metrics int // per message
 }

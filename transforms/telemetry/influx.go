@@ -194,7 +194,7 @@ func (pt *point) fieldValue(name, v string) *failure {
 		if len(v) < 2 || v[len(v)-1] != '"' {
 			return fail(ReasonNotLineProtocol, "field %s: string %s is not closed", quote(name), quote(v))
 		}
-		setAttr(strings.NewReplacer(`\"`, `"`, `\\`, `\`).Replace(v[1 : len(v)-1]))
+		setAttr(stringUnescaper.Replace(v[1 : len(v)-1]))
 		return nil
 	}
 	switch v {
@@ -317,5 +317,11 @@ func unescape(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}
-	return strings.NewReplacer(`\,`, ",", `\ `, " ", `\=`, "=", `\\`, `\`).Replace(s)
+	return keyUnescaper.Replace(s)
 }
+
+// The unescapers of line protocol's keys and string field values.
+var (
+	keyUnescaper    = strings.NewReplacer(`\,`, ",", `\ `, " ", `\=`, "=", `\\`, `\`)
+	stringUnescaper = strings.NewReplacer(`\"`, `"`, `\\`, `\`)
+)
