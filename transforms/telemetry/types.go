@@ -1,7 +1,9 @@
 // Package telemetry turns MQTT messages into telemetry readings: it parses
 // the device id from the topic and the metrics, attributes and event time
-// from a JSON payload, and sends what it cannot parse to a dead-letter output
-// with the reason and the original bytes.
+// from the payload, in the format the topic calls for (JSON objects, batches
+// from gateways, plain values, Sparkplug B, InfluxDB line protocol), and
+// sends what it cannot parse to a dead-letter output with the reason and the
+// original bytes.
 package telemetry
 
 import (
@@ -22,11 +24,14 @@ const (
 	TimeFromReceived = "received" // the payload had none: the receive time
 )
 
-// Reading is one parsed telemetry message.
+// Reading is the values one device reported at one time: one parsed
+// telemetry message, or one element or timestamp of a message that holds
+// several (a batch, a Sparkplug B payload).
 type Reading struct {
 	DeviceID string
 	// Kind is the topic level after "telemetry" (devices/{id}/telemetry/{kind}),
-	// empty when the topic has none.
+	// empty when the topic has none; for Sparkplug B the message type
+	// (NDATA, DBIRTH, ...).
 	Kind       string
 	Topic      string
 	EventTime  time.Time
@@ -34,17 +39,21 @@ type Reading struct {
 	// TimeSource says where EventTime came from: TimeFromPayload or
 	// TimeFromReceived.
 	TimeSource string
-	// Metrics are the payload's top-level numbers.
+	// Metrics are the payload's numbers, nested ones named by their dotted
+	// path ("env.temperature").
 	Metrics map[string]float64
-	// Attributes are the payload's top-level strings and booleans
-	// ("true"/"false").
+	// Attributes are the payload's strings and booleans ("true"/"false"),
+	// named as the metrics, and AttrGateway for readings a gateway
+	// published for a device behind it.
 	Attributes map[string]string
 	// PayloadHash identifies the payload's bytes (FNV-1a 64), for
 	// deduplicating redelivered messages.
 	PayloadHash uint64
 }
 
-// DeadLetter is a message that could not be turned into a Reading.
+// DeadLetter is a message, or a part of one (a batch element, an influx
+// line, Sparkplug B metrics of unsupported types), that could not be turned
+// into a Reading, or a Sparkplug B seq gap.
 type DeadLetter struct {
 	Topic      string
 	Payload    []byte
