@@ -151,13 +151,34 @@ func (f *formats) defaultTopics(filters []string) []string {
 	if len(f.routes) == 0 && f.PayloadFormat == telemetry.FormatJSON && f.DeviceTopic == telemetry.DefaultTopicTemplate {
 		return []string{defaultTopic}
 	}
+	// A filter another one covers would have the broker deliver its
+	// messages twice (MQTT 3.1.1 allows it for overlapping subscriptions).
 	var out []string
-	for _, filter := range filters {
-		if !slices.Contains(out, filter) {
-			out = append(out, filter)
+	for i, f := range filters {
+		covered := slices.ContainsFunc(filters, func(g string) bool { return g != f && covers(g, f) }) ||
+			slices.Contains(filters[:i], f)
+		if !covered {
+			out = append(out, f)
 		}
 	}
 	return out
+}
+
+// covers says whether every topic that filter b matches, filter a matches
+// too.
+func covers(a, b string) bool {
+	as, bs := strings.Split(a, "/"), strings.Split(b, "/")
+	for i, l := range as {
+		switch {
+		case l == "#":
+			return true
+		case i >= len(bs) || bs[i] == "#":
+			return false
+		case l != "+" && l != bs[i]:
+			return false
+		}
+	}
+	return len(as) == len(bs)
 }
 
 // parseOptions are the telemetry.Parse options of the flags.

@@ -120,6 +120,24 @@ func TestTopicsFromTheFormats(t *testing.T) {
 	cfg, err = parseFlags("--format_route=site/{device_id}/batch=batch", "--topic=site/#")
 	require.NoError(t, err)
 	assert.Equal(t, jobflags.List{"site/#"}, cfg.Topics, "--topic wins")
+
+	// A template whose topics another's cover is not subscribed twice.
+	cfg, err = parseFlags("--format_route=devices/{device_id}/telemetry/raw/{metric}=value,devices/{device_id}/telemetry/{kind}=batch,gateways/{device_id}=batch")
+	require.NoError(t, err)
+	assert.Equal(t, jobflags.List{"gateways/+", "devices/+/telemetry/#"}, cfg.Topics)
+}
+
+func TestFilterCovers(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"a/#", "a/b/c", true}, {"a/#", "a", true}, {"a/+/c", "a/b/c", true}, {"a/+/c", "a/+/c", true},
+		{"a/b/c", "a/+/c", false}, {"a/+", "a/b/c", false}, {"a/b", "a/#", false}, {"+/#", "spBv1.0/+/NDATA/+", true},
+		{"a/+/#", "a", false},
+	} {
+		assert.Equal(t, tc.want, covers(tc.a, tc.b), "%s covers %s", tc.a, tc.b)
+	}
 }
 
 // The binary exits with status 2 and names the flag, and never echoes a
