@@ -194,7 +194,8 @@ func TestPlainPasswordRefusedOnDataflow(t *testing.T) {
 }
 
 // On Dataflow the job translates, offline and without credentials, to a
-// streaming job, also with mutual TLS (the client key from Secret Manager).
+// streaming job, also with mutual TLS (the client key from Secret Manager)
+// and Sparkplug B's state and rebirth requests.
 func TestDataflowDryRun(t *testing.T) {
 	ruleFile, err := filepath.Abs("../../testdata/rules/rules.json")
 	require.NoError(t, err)
@@ -204,9 +205,11 @@ func TestDataflowDryRun(t *testing.T) {
 		"--staging_location=gs://my-bucket/staging", "--broker=ssl://broker.example.com:8883",
 		"--username=reader", "--password_secret=projects/my-project/secrets/mqtt/versions/latest", "--output_table=my-project:telemetry.aggregates",
 		"--raw_table=my-project:telemetry.readings", "--registry=bq://my-project:fleet.devices", "--rules="+ruleFile,
-		"--tls_ca="+c.CAFile, "--tls_cert="+c.ClientCert, "--tls_key_secret=projects/my-project/secrets/mqtt-key/versions/3")
+		"--tls_ca="+c.CAFile, "--tls_cert="+c.ClientCert, "--tls_key_secret=projects/my-project/secrets/mqtt-key/versions/3",
+		"--format_route=spBv1.0/#=sparkplug_b,gateways/{device_id}/telemetry=batch", "--sparkplug_rebirth=1m")
 	require.Equal(t, 0, code, out)
 	assert.Contains(t, out, "JOB_TYPE_STREAMING")
+	assert.Contains(t, out, "telemetry.Parse/Sparkplug/telemetry.sparkplugFn", "the Sparkplug B state step translates")
 	assert.NotContains(t, out, "JOB_TYPE_BATCH")
 	assert.Contains(t, out, "projects/my-project/secrets/mqtt/versions/latest", "the workers read the secret")
 	assert.Contains(t, out, "projects/my-project/secrets/mqtt-key/versions/3", "the workers read the client key")
