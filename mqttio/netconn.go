@@ -45,6 +45,7 @@ type bufferedConn struct {
 	net.Conn
 	r            *bufio.Reader
 	writeTimeout time.Duration
+	packet       sync.Mutex // see Lock
 
 	mu      sync.Mutex
 	changed sync.Cond // broadcast when a sender takes the queue or stops
@@ -138,6 +139,14 @@ func (c *bufferedConn) Close() error {
 	c.mu.Unlock()
 	return c.Conn.Close()
 }
+
+// Lock and Unlock make the connection a sync.Locker, which paho.golang
+// holds while it writes a packet in several Writes, so that the packets of
+// its goroutines (acknowledgements, pings, publishes) do not interleave.
+func (c *bufferedConn) Lock() { c.packet.Lock() }
+
+// Unlock ends a packet's writes (see Lock).
+func (c *bufferedConn) Unlock() { c.packet.Unlock() }
 
 // SetDeadline sets the read deadline only: each send has its own.
 func (c *bufferedConn) SetDeadline(t time.Time) error { return c.Conn.SetReadDeadline(t) }

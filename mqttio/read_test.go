@@ -260,7 +260,7 @@ func TestReadCredentialsFrom(t *testing.T) {
 
 	cfg, err := newReadConfig([]ReadOption{CredentialsFrom("reader", lookUpTestPassword, "projects/p/secrets/other/versions/1")})
 	require.NoError(t, err)
-	_, err = cfg.clientOptions([]string{b.URL()}, id)
+	_, err = cfg.dialSpec([]string{b.URL()}, id)
 	require.ErrorContains(t, err, "projects/p/secrets/other/versions/1 not found")
 	require.NotContains(t, fmt.Sprint(cfg), "s3cret")
 
@@ -300,7 +300,7 @@ func TestReadMutualTLSKeyFrom(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "missing-key.pem")
 	cfg, err = newReadConfig([]ReadOption{TLSClientCertFrom(c.ClientCert, readTestKey, missing)})
 	require.NoError(t, err)
-	_, err = cfg.clientOptions([]string{b.TLSURL()}, id)
+	_, err = cfg.dialSpec([]string{b.TLSURL()}, id)
 	require.ErrorContains(t, err, "looking up the TLS client key "+missing)
 
 	for _, o := range []ReadOption{

@@ -1,0 +1,143 @@
+package mqttio
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/eclipse/paho.golang/packets"
+	"github.com/eclipse/paho.golang/paho/session/state"
+)
+
+// session5 is paho.golang's session state of one MQTT 5 connection, with
+// two changes.
+//
+// Acknowledgements wait for mqttio: paho acknowledges a message once its
+// handler has returned, and session5 ignores that; ack5 acknowledges it when
+// the bundle that emitted it has committed. Each connection has its own
+// session5, so an acknowledgement can only reach the connection its message
+// came on, never a later one (paho.golang's known issue 160: an Ack after
+// the connection dropped is undefined when the state is shared).
+//
+// Publishes complete tokens: session5 completes a publish's token when the
+// broker's PUBACK, PUBCOMP or refusing PUBREC arrives, or the connection is
+// lost, without a goroutine per publish.
+type session5 struct {
+	*state.State
+
+	mu      sync.Mutex
+	pending map[uint16]*token5 // by packet identifier
+	lost    error              // once the connection is lost
+}
+
+func newSession5() *session5 {
+	return &session5{State: state.NewInMemory(), pending: map[uint16]*token5{}}
+}
+
+// Ack is paho's automatic acknowledgement, which mqttio defers (see ack5).
+func (s *session5) Ack(*packets.Publish) error { return nil }
+
+// PacketReceived lets paho's state handle a packet, then completes the
+// token of a publish it ends.
+func (s *session5) PacketReceived(cp *packets.ControlPacket, ch chan<- *packets.Publish) error {
+	err := s.State.PacketReceived(cp, ch)
+	switch p := cp.Content.(type) {
+	case *packets.Puback:
+		s.complete(p.PacketID, p.ReasonCode, p.Properties)
+	case *packets.Pubcomp:
+		s.complete(p.PacketID, p.ReasonCode, p.Properties)
+	case *packets.Pubrec:
+		if p.ReasonCode >= 0x80 {
+			s.complete(p.PacketID, p.ReasonCode, p.Properties)
+		}
+	}
+	return err
+}
+
+// ConnectionLost fails the publishes still waiting.
+func (s *session5) ConnectionLost(dp *packets.Disconnect) error {
+	err := s.State.ConnectionLost(dp)
+	s.mu.Lock()
+	pending := s.pending
+	s.pending, s.lost = map[uint16]*token5{}, errConnectionLost
+	s.mu.Unlock()
+	for _, tok := range pending {
+		tok.complete(errConnectionLost)
+	}
+	return err
+}
+
+var errConnectionLost = errors.New("the connection was lost before the broker acknowledged the publish")
+
+// track makes tok complete with the broker's answer to packet id.
+func (s *session5) track(id uint16, tok *token5) {
+	s.mu.Lock()
+	if lost := s.lost; lost != nil {
+		s.mu.Unlock()
+		tok.complete(lost)
+		return
+	}
+	s.pending[id] = tok
+	s.mu.Unlock()
+}
+
+func (s *session5) complete(id uint16, code byte, props *packets.Properties) {
+	s.mu.Lock()
+	tok := s.pending[id]
+	delete(s.pending, id)
+	s.mu.Unlock()
+	if tok == nil {
+		return
+	}
+	var err error
+	if code >= 0x80 {
+		refused := &refusedError{code: code}
+		if props != nil {
+			refused.reasonString = props.ReasonString
+		}
+		err = refused
+	}
+	tok.complete(err)
+}
+
+// ack5 acknowledges a message on the connection it came on.
+type ack5 struct {
+	session *session5
+	id      uint16
+	qos     byte
+}
+
+// Ack sends the PUBACK (QoS 1) or PUBREC (QoS 2). After the connection was
+// lost the state has no connection and sends nothing: the broker redelivers
+// the message on the next one.
+func (a *ack5) Ack() {
+	pb := packets.Publish{PacketID: a.id, QoS: a.qos}
+	_ = a.session.State.Ack(&pb)
+}
+
+// token5 is the token of an MQTT 5 operation.
+type token5 struct {
+	done chan struct{}
+	err  error
+}
+
+func newToken5() *token5 { return &token5{done: make(chan struct{})} }
+
+func (t *token5) Done() <-chan struct{} { return t.done }
+
+// Error waits for the operation and returns its error.
+func (t *token5) Error() error {
+	<-t.done
+	return t.err
+}
+
+func (t *token5) complete(err error) {
+	t.err = err
+	close(t.done)
+}
+
+// doneToken5 is the token of an operation completed already.
+func doneToken5(err error) *token5 {
+	t := newToken5()
+	t.complete(err)
+	return t
+}
