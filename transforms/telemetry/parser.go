@@ -75,7 +75,10 @@ const maxQuoted = 64
 //   - top-level strings and booleans ("true", "false") are attributes;
 //   - nulls, nested objects and arrays are ignored (not flattened);
 //   - when a key appears more than once, the last value wins, as in
-//     encoding/json.
+//     encoding/json;
+//   - the message's MQTT 5 user properties are attributes too, under their
+//     names; a payload attribute of the same name wins, and of a property
+//     name given more than once the first value.
 //
 // Parse returns a DeadLetter instead of a Reading for anything else, with a
 // Reason code and a Detail that names the field and value at fault.
@@ -196,6 +199,14 @@ func (p *Parser) Parse(m mqttio.Message) (Reading, *DeadLetter) {
 			r.Attributes[key] = s
 		}
 	})
+	for _, u := range m.UserProperties {
+		if _, ok := r.Attributes[u.Name]; !ok {
+			if r.Attributes == nil {
+				r.Attributes = make(map[string]string, len(m.UserProperties))
+			}
+			r.Attributes[u.Name] = u.Value
+		}
+	}
 	if len(r.Attributes) == 0 {
 		r.Attributes = nil // emptied by a duplicate key
 	}

@@ -405,3 +405,19 @@ func TestWalkObjectMatchesEncodingJSON(t *testing.T) {
 	_, dl = mustParser(t).Parse(msg("devices/s/telemetry", `{"t":1e999,"t":1}`))
 	assert.Nil(t, dl, "the last of duplicate keys wins")
 }
+
+// MQTT 5 user properties become attributes; the payload's own attributes
+// and the first of repeated property names win.
+func TestParseUserPropertiesAreAttributes(t *testing.T) {
+	m := msg("devices/s1/telemetry", `{"t":1,"unit":"C"}`)
+	m.UserProperties = mqttio.UserProperties{{Name: "site", Value: "north"}, {Name: "unit", Value: "F"}, {Name: "site", Value: "south"}}
+	r, dead := mustParser(t).Parse(m)
+	require.Nil(t, dead)
+	require.Equal(t, map[string]string{"unit": "C", "site": "north"}, r.Attributes)
+
+	m = msg("devices/s1/telemetry", `{"t":1}`)
+	m.UserProperties = mqttio.UserProperties{{Name: "fw", Value: "1.2"}}
+	r, dead = mustParser(t).Parse(m)
+	require.Nil(t, dead)
+	require.Equal(t, map[string]string{"fw": "1.2"}, r.Attributes)
+}
