@@ -84,6 +84,10 @@ func dialOne5(ctx context.Context, s *dialSpec, broker string) (*conn5, error) {
 	}
 	ca, err := c.client.Connect(ctx, cp)
 	if err != nil {
+		if bc, ok := raw.(*bufferedConn); ok && isConnack3(bc.head()) {
+			return nil, &permanentError{fmt.Errorf("connecting to %s as client %q: the broker answered in MQTT 3.1.1 (return code %d): it does not speak MQTT 5; use ProtocolVersion(3)",
+				broker, s.clientID, bc.head()[3])}
+		}
 		return nil, connectError5(where, s.clientID, ca, auth, err)
 	}
 	if auth != nil {
@@ -165,6 +169,12 @@ func (s *dialSpec) connect5(ctx context.Context, auth *auther) (*paho.Connect, e
 	return cp, nil
 }
 
+// isConnack3 reports whether head starts an MQTT 3.1.1 CONNACK: an MQTT 5
+// CONNACK always has properties, so its remaining length is at least 3.
+func isConnack3(head []byte) bool {
+	return len(head) == 4 && head[0] == 0x20 && head[1] == 2
+}
+
 // connectError5 says why a connection attempt failed and whether retrying
 // can help: a CONNACK's reason code, a failed authentication step, or the
 // network and TLS errors of MQTT 3.1.1.
@@ -174,11 +184,9 @@ func connectError5(brokers []string, clientID string, ca *paho.Connack, auth *au
 		return &permanentError{fmt.Errorf("%s: enhanced authentication (%s): %w", where, auth.x.Method, auth.err)}
 	}
 	if ca == nil || ca.ReasonCode < 0x80 {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || (ca != nil && ca.ReasonCode == 1) {
-			// An MQTT 3.1.1 broker answers an MQTT 5 CONNECT with return
-			// code 1 (unacceptable protocol version) or closes the
-			// connection.
-			return fmt.Errorf("%s: the broker closed the connection or answered in MQTT 3.1.1 (does it speak MQTT 5? if not, use ProtocolVersion(3)): %w", where, err)
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			// Brokers that do not speak MQTT 5 may close the connection.
+			return fmt.Errorf("%s: the broker closed the connection (if it does not speak MQTT 5, use ProtocolVersion(3)): %w", where, err)
 		}
 		return classifyConnectError(brokers, clientID, err)
 	}
@@ -190,8 +198,10 @@ func connectError5(brokers []string, clientID string, ca *paho.Connack, auth *au
 	switch ca.ReasonCode {
 	case 0x84:
 		return &permanentError{errors.New(msg + "; use ProtocolVersion(3) for an MQTT 3.1.1 broker")}
-	case 0x86, 0x87:
+	case 0x86:
 		return &permanentError{errors.New(msg + "; check the credentials")}
+	case 0x87: // Mosquitto answers a bad password so
+		return &permanentError{errors.New(msg + ": a bad user name or password, or the user may not connect; check the credentials")}
 	case 0x8C:
 		return &permanentError{errors.New(msg + "; the broker does not offer this authentication method (see Auth)")}
 	case 0x81, 0x82, 0x85, 0x8A, 0x90, 0x95, 0x99, 0x9A, 0x9B:

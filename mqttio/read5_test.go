@@ -1,6 +1,7 @@
 package mqttio
 
 import (
+	"net"
 	"testing"
 	"time"
 
@@ -151,4 +152,28 @@ func TestSessionExpires(t *testing.T) {
 		m := brokertest.Mosquitto(t)
 		run(t, m.URL(), func(id string) { m.AwaitLog(t, "Expiring client "+id+" due to timeout") })
 	})
+}
+
+// An MQTT 5 reader pointed at an MQTT 3.1.1 broker fails at once, naming
+// ProtocolVersion: such a broker answers an MQTT 5 CONNECT with the 3.1.1
+// return code 1 (unacceptable protocol version).
+func TestReadV5AtAnMQTT3Broker(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				_, _ = conn.Read(make([]byte, 1024))              // the CONNECT
+				_, _ = conn.Write([]byte{0x20, 0x02, 0x00, 0x01}) // CONNACK, 3.1.1
+			}()
+		}
+	}()
+	_, err = readN(t, "tcp://"+l.Addr().String(), "a/#", 1, v5, ClientID(safeID(t)))
+	require.ErrorContains(t, err, "use ProtocolVersion(3)")
 }

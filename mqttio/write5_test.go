@@ -1,6 +1,7 @@
 package mqttio
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -145,4 +146,41 @@ func TestWriteV5ObeysReceiveMaximum(t *testing.T) {
 	res := ptest.RunAndValidate(t, p)
 	require.ElementsMatch(t, expected("m", 300), payloads5(in.Next(t, 300)))
 	require.Zero(t, counter(t, res, "publish_retries"), "no publish was lost to a disconnect")
+}
+
+// A writer whose connection the broker dropped reconnects when it publishes
+// next: a restarted broker gets the later bundles' publishes.
+func TestWriteReconnectsAfterBrokerRestart(t *testing.T) {
+	eachProtocol(t, func(t *testing.T, v Option) {
+		m := brokertest.Mosquitto(t)
+		id := safeID(t)
+		ctx := context.Background()
+		fn, err := newWriteFn([]string{m.URL()}, []WriteOption{v, ClientID(id), PublishRetry(10, 5*time.Second)})
+		require.NoError(t, err)
+		require.NoError(t, fn.Setup())
+		t.Cleanup(fn.Teardown)
+		bundle := func(topic string) {
+			fn.StartBundle(ctx, noReject(t))
+			require.NoError(t, fn.ProcessElement(ctx, 0, Publication{Topic: topic, Payload: []byte(topic)}, noReject(t)))
+			require.NoError(t, fn.FinishBundle(ctx, noReject(t)))
+		}
+		in := subscribe(t, m.URL(), id+"-sub", "rc/#")
+		bundle("rc/1")
+		require.Equal(t, "rc/1", string(in.Next(t, 1)[0].Payload()))
+
+		writers.mu.Lock()
+		w := writers.m[fn.key]
+		writers.mu.Unlock()
+		m.Restart(t)
+		for w.lostErr() == nil { // the writer notices the restart (its connection ends)
+			select {
+			case <-time.After(testTimeout):
+				t.Fatal("the writer did not notice the broker restart")
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		in = subscribe(t, m.URL(), id+"-sub2", "rc/#")
+		bundle("rc/2")
+		require.Equal(t, "rc/2", string(in.Next(t, 1)[0].Payload()))
+	})
 }

@@ -40,36 +40,38 @@ func numberedPublications(n int, topic func(int) string) []Publication {
 }
 
 func TestWriteQoS(t *testing.T) {
-	for _, qos := range []byte{0, 1, 2} {
-		t.Run(fmt.Sprintf("QoS%d", qos), func(t *testing.T) {
-			b := startEmbedded(t)
-			id := safeID(t)
-			in := subscribe(t, b.URL(), id+"-sub", "write/#")
-			topic := func(i int) string { return fmt.Sprintf("write/d%d/commands", i%3) }
+	eachProtocol(t, func(t *testing.T, v Option) {
+		for _, qos := range []byte{0, 1, 2} {
+			t.Run(fmt.Sprintf("QoS%d", qos), func(t *testing.T) {
+				b := startEmbedded(t)
+				id := safeID(t)
+				in := subscribe(t, b.URL(), id+"-sub", "write/#")
+				topic := func(i int) string { return fmt.Sprintf("write/d%d/commands", i%3) }
 
-			p, s := beam.NewPipelineWithRoot()
-			pubs := beam.CreateList(s, numberedPublications(100, topic))
-			rejected := Write(s, []string{b.URL()}, pubs, QoS(int(qos)), ClientID(id), MaxPending(7))
-			passert.Empty(s, rejected)
-			res := ptest.RunAndValidate(t, p)
+				p, s := beam.NewPipelineWithRoot()
+				pubs := beam.CreateList(s, numberedPublications(100, topic))
+				rejected := Write(s, []string{b.URL()}, pubs, v, QoS(int(qos)), ClientID(id), MaxPending(7))
+				passert.Empty(s, rejected)
+				res := ptest.RunAndValidate(t, p)
 
-			got := in.Next(t, 100)
-			payloads := brokertest.Payloads(got)
-			sort.Strings(payloads)
-			require.Equal(t, expected("m", 100), payloads)
-			for _, m := range got {
-				var i int
-				_, err := fmt.Sscanf(string(m.Payload()), "m-%d", &i)
-				require.NoError(t, err)
-				require.Equal(t, topic(i), m.Topic())
-				require.Equal(t, qos, m.Qos())
-				require.False(t, m.Retained())
-			}
-			require.Equal(t, int64(100), counter(t, res, "messages_published"))
-			require.Equal(t, int64(100*len("m-00")-10), counter(t, res, "bytes_published"))
-			require.Zero(t, counter(t, res, "publish_rejected"))
-		})
-	}
+				got := in.Next(t, 100)
+				payloads := brokertest.Payloads(got)
+				sort.Strings(payloads)
+				require.Equal(t, expected("m", 100), payloads)
+				for _, m := range got {
+					var i int
+					_, err := fmt.Sscanf(string(m.Payload()), "m-%d", &i)
+					require.NoError(t, err)
+					require.Equal(t, topic(i), m.Topic())
+					require.Equal(t, qos, m.Qos())
+					require.False(t, m.Retained())
+				}
+				require.Equal(t, int64(100), counter(t, res, "messages_published"))
+				require.Equal(t, int64(100*len("m-00")-10), counter(t, res, "bytes_published"))
+				require.Zero(t, counter(t, res, "publish_rejected"))
+			})
+		}
+	})
 }
 
 func TestWriteTopicTemplate(t *testing.T) {
@@ -185,45 +187,51 @@ func TestWriteRejectsInvalidElements(t *testing.T) {
 }
 
 func TestWriteRetain(t *testing.T) {
-	b := startEmbedded(t)
-	id := safeID(t)
-	topic := "retained/" + id
+	eachProtocol(t, func(t *testing.T, v Option) {
+		b := startEmbedded(t)
+		id := safeID(t)
+		topic := "retained/" + id
 
-	p, s := beam.NewPipelineWithRoot()
-	pubs := beam.CreateList(s, []Publication{{Topic: topic, Payload: []byte("kept")}})
-	passert.Empty(s, Write(s, []string{b.URL()}, pubs, ClientID(id), Retain(true)))
-	ptest.RunAndValidate(t, p)
+		p, s := beam.NewPipelineWithRoot()
+		pubs := beam.CreateList(s, []Publication{{Topic: topic, Payload: []byte("kept")}})
+		passert.Empty(s, Write(s, []string{b.URL()}, pubs, v, ClientID(id), Retain(true)))
+		ptest.RunAndValidate(t, p)
 
-	// A subscriber that comes after the publish still gets the message.
-	got := subscribe(t, b.URL(), id+"-late", topic).Next(t, 1)
-	require.Equal(t, "kept", string(got[0].Payload()))
-	require.True(t, got[0].Retained())
+		// A subscriber that comes after the publish still gets the message.
+		got := subscribe(t, b.URL(), id+"-late", topic).Next(t, 1)
+		require.Equal(t, "kept", string(got[0].Payload()))
+		require.True(t, got[0].Retained())
+	})
 }
 
 func TestWriteUnreachableBrokerFails(t *testing.T) {
-	url := closedPortURL(t)
+	eachProtocol(t, func(t *testing.T, v Option) {
+		url := closedPortURL(t)
 
-	p, s := beam.NewPipelineWithRoot()
-	pubs := beam.CreateList(s, []Publication{{Topic: "a/b", Payload: []byte("x")}})
-	Write(s, []string{url}, pubs, ClientID(safeID(t)), PublishRetry(2, 500*time.Millisecond), ConnectTimeout(500*time.Millisecond))
-	start := time.Now()
-	err := ptest.Run(p)
-	require.Error(t, err)
-	require.Contains(t, err.Error(), "connecting to "+url)
-	require.Less(t, time.Since(start), testTimeout)
+		p, s := beam.NewPipelineWithRoot()
+		pubs := beam.CreateList(s, []Publication{{Topic: "a/b", Payload: []byte("x")}})
+		Write(s, []string{url}, pubs, v, ClientID(safeID(t)), PublishRetry(2, 500*time.Millisecond), ConnectTimeout(500*time.Millisecond))
+		start := time.Now()
+		err := ptest.Run(p)
+		require.Error(t, err)
+		require.Contains(t, err.Error(), "connecting to "+url)
+		require.Less(t, time.Since(start), testTimeout)
+	})
 }
 
 func TestWriteWrongCredentialsFails(t *testing.T) {
-	const password = "not-the-password-7f3a"
-	b := startEmbedded(t, embeddedbroker.Auth("u", "p"))
+	eachProtocol(t, func(t *testing.T, v Option) {
+		const password = "not-the-password-7f3a"
+		b := startEmbedded(t, embeddedbroker.Auth("u", "p"))
 
-	p, s := beam.NewPipelineWithRoot()
-	pubs := beam.CreateList(s, []Publication{{Topic: "a/b", Payload: []byte("x")}})
-	Write(s, []string{b.URL()}, pubs, ClientID(safeID(t)), Credentials("u", password))
-	err := ptest.Run(p)
-	require.Error(t, err)
-	require.Contains(t, err.Error(), "bad user name or password")
-	require.NotContains(t, err.Error(), password)
+		p, s := beam.NewPipelineWithRoot()
+		pubs := beam.CreateList(s, []Publication{{Topic: "a/b", Payload: []byte("x")}})
+		Write(s, []string{b.URL()}, pubs, v, ClientID(safeID(t)), Credentials("u", password))
+		err := ptest.Run(p)
+		require.Error(t, err)
+		require.Contains(t, err.Error(), "bad user name or password")
+		require.NotContains(t, err.Error(), password)
+	})
 }
 
 func TestTryWriteRejectsBadArguments(t *testing.T) {
@@ -452,48 +460,50 @@ func TestWriteFailsAfterTries(t *testing.T) {
 }
 
 func TestWritersShareConnectionsAndCloseWhenIdle(t *testing.T) {
-	b := startEmbedded(t)
-	id := safeID(t)
-	ctx := context.Background()
-	newFn := func(opts ...WriteOption) *writeFn {
-		fn, err := newWriteFn([]string{b.URL()}, append(opts, ClientID(id), SessionIdle(50*time.Millisecond)))
-		require.NoError(t, err)
-		require.NoError(t, fn.Setup())
-		fn.StartBundle(ctx, noReject(t))
-		return fn
-	}
-	a, same, other := newFn(), newFn(), newFn(Credentials("someone", "x"))
-	for _, fn := range []*writeFn{a, same, other} {
-		require.NoError(t, fn.acquire(ctx))
-	}
-	require.Same(t, a.w, same.w, "bundles with the same settings share a connection")
-	require.Same(t, a.conn, same.conn)
-	require.NotSame(t, a.w, other.w)
-	require.Regexp(t, "^"+regexp.QuoteMeta(id)+"-[0-9a-f]{8}$", a.w.id)
-	require.Equal(t, a.w.id+"-2", other.w.id, "client ids are unique in the process")
+	eachProtocol(t, func(t *testing.T, v Option) {
+		b := startEmbedded(t)
+		id := safeID(t)
+		ctx := context.Background()
+		newFn := func(opts ...WriteOption) *writeFn {
+			fn, err := newWriteFn([]string{b.URL()}, append(opts, v, ClientID(id), SessionIdle(50*time.Millisecond)))
+			require.NoError(t, err)
+			require.NoError(t, fn.Setup())
+			fn.StartBundle(ctx, noReject(t))
+			return fn
+		}
+		a, same, other := newFn(), newFn(), newFn(Credentials("someone", "x"))
+		for _, fn := range []*writeFn{a, same, other} {
+			require.NoError(t, fn.acquire(ctx))
+		}
+		require.Same(t, a.w, same.w, "bundles with the same settings share a connection")
+		require.Same(t, a.conn, same.conn)
+		require.NotSame(t, a.w, other.w)
+		require.Regexp(t, "^"+regexp.QuoteMeta(id)+"-[0-9a-f]{8}$", a.w.id)
+		require.Equal(t, a.w.id+"-2", other.w.id, "client ids are unique in the process")
 
-	w := a.w
-	require.NoError(t, a.FinishBundle(ctx, noReject(t)))
-	require.NoError(t, same.FinishBundle(ctx, noReject(t)))
-	require.NoError(t, other.FinishBundle(ctx, noReject(t)))
-	select {
-	case <-w.closed:
-	case <-time.After(testTimeout):
-		t.Fatal("the idle connection was not closed")
-	}
-	writers.mu.Lock()
-	_, cached := writers.m[a.key]
-	writers.mu.Unlock()
-	require.False(t, cached)
+		w := a.w
+		require.NoError(t, a.FinishBundle(ctx, noReject(t)))
+		require.NoError(t, same.FinishBundle(ctx, noReject(t)))
+		require.NoError(t, other.FinishBundle(ctx, noReject(t)))
+		select {
+		case <-w.closed:
+		case <-time.After(testTimeout):
+			t.Fatal("the idle connection was not closed")
+		}
+		writers.mu.Lock()
+		_, cached := writers.m[a.key]
+		writers.mu.Unlock()
+		require.False(t, cached)
 
-	// A later bundle connects again, under the same client id.
-	in := subscribe(t, b.URL(), id+"-sub", "again")
-	again := newFn()
-	require.NoError(t, again.ProcessElement(ctx, 0, Publication{Topic: "again", Payload: []byte("x")}, noReject(t)))
-	require.NotSame(t, w, again.w)
-	require.Equal(t, w.id, again.w.id)
-	require.NoError(t, again.FinishBundle(ctx, noReject(t)))
-	require.Equal(t, "x", string(in.Next(t, 1)[0].Payload()))
+		// A later bundle connects again, under the same client id.
+		in := subscribe(t, b.URL(), id+"-sub", "again")
+		again := newFn()
+		require.NoError(t, again.ProcessElement(ctx, 0, Publication{Topic: "again", Payload: []byte("x")}, noReject(t)))
+		require.NotSame(t, w, again.w)
+		require.Equal(t, w.id, again.w.id)
+		require.NoError(t, again.FinishBundle(ctx, noReject(t)))
+		require.Equal(t, "x", string(in.Next(t, 1)[0].Payload()))
+	})
 }
 
 // doneClient answers every publish with the same completed token.
