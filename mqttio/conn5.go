@@ -56,6 +56,7 @@ func dialOne5(ctx context.Context, s *dialSpec, broker string) (*conn5, error) {
 		return nil, classifyConnectError(where, s.clientID, err)
 	}
 	c := &conn5{spec: s, broker: broker, raw: raw, session: newSession5()}
+	c.session.raw, _ = raw.(*bufferedConn)
 	cfg := paho.ClientConfig{
 		ClientID:      s.clientID,
 		Conn:          raw,

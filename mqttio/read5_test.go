@@ -104,12 +104,26 @@ func TestReadV5InflightWindow(t *testing.T) {
 	require.ElementsMatch(t, expected("m", 30), unique(got))
 	closeSession(r.ClientID)
 
-	// A reader that announces 3 gets 3 at a time from a broker that would
-	// send 1000.
+	// A reader that announces 3 gets 3 from a broker that would send 1000.
+	// A QoS 0 message published after the QoS 1 ones is not held back by
+	// the window: it arrives after all the broker was willing to send.
 	raised := brokertest.Mosquitto(t, brokertest.MosquittoMaxInflight(1000))
-	withBacklog(t, raised.URL(), id, "win/#", "win/x", 30)
-	fn, r = newTestReadFn(t, raised.URL(), []string{"win/#"}, v5, ClientID(id), InflightWindow(3), MaxBundle(100, time.Minute))
-	require.Len(t, runBundle(t, fn, r).msgs, 3)
+	fn, r = newTestReadFn(t, raised.URL(), []string{"win/#"}, v5, ClientID(id), InflightWindow(3), MaxBundle(100, time.Minute), IdleWatermark(10*time.Millisecond))
+	idle := runBundle(t, fn, r)
+	require.Empty(t, idle.msgs)
+	pub := newClient(t, raised.URL(), id+"-pub", true)
+	publish(t, pub, 1, 30, fixedTopic("win/x"), "m")
+	publish(t, pub, 0, 1, fixedTopic("win/x"), "sentinel")
+	s, _ = sessions.Get(r.ClientID)
+	deadline := time.After(testTimeout)
+	for len(s.queue) < 4 {
+		select {
+		case <-deadline:
+			t.Fatalf("the reader received %d messages, want 3 and the sentinel", len(s.queue))
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	require.Equal(t, []string{"m-0", "m-1", "m-2", "sentinel-0"}, payloads(runBundle(t, fn, idle.residual).msgs))
 	s, _ = sessions.Get(r.ClientID)
 	require.Equal(t, 3, s.window)
 }

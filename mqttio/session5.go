@@ -23,6 +23,9 @@ import (
 // lost, without a goroutine per publish.
 type session5 struct {
 	*state.State
+	// raw is the connection when it is a bufferedConn, which ack5 writes
+	// QoS 1 acknowledgements to itself.
+	raw *bufferedConn
 
 	mu      sync.Mutex
 	pending map[uint16]*token5 // by packet identifier
@@ -107,9 +110,18 @@ type ack5 struct {
 }
 
 // Ack sends the PUBACK (QoS 1) or PUBREC (QoS 2). After the connection was
-// lost the state has no connection and sends nothing: the broker redelivers
-// the message on the next one.
+// lost nothing is sent (the state has no connection, a bufferedConn refuses
+// writes): the broker redelivers the message on the next one.
 func (a *ack5) Ack() {
+	if c := a.session.raw; c != nil && a.qos == 1 {
+		// paho's state keeps nothing of a QoS 1 acknowledgement: it only
+		// writes the PUBACK, with more allocations than the 4 bytes of a
+		// success without properties.
+		c.Lock()
+		_, _ = c.Write([]byte{packets.PUBACK << 4, 2, byte(a.id >> 8), byte(a.id)})
+		c.Unlock()
+		return
+	}
 	pb := packets.Publish{PacketID: a.id, QoS: a.qos}
 	_ = a.session.State.Ack(&pb)
 }

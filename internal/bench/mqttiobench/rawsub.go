@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"time"
 
@@ -24,6 +25,12 @@ func runRawSub(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stop()
+	if c.version == 5 {
+		if buffered {
+			return errors.New("-buffered-conn is for -mqtt-version 3")
+		}
+		return runRawSub5(ctx, &c)
+	}
 
 	id := "mqttiobench-raw-" + runID()
 	topic := "bench/" + id
