@@ -47,6 +47,9 @@ type connLimits struct {
 	noRetain bool
 	// keepAlive is the keep-alive the broker assigned, if it did.
 	keepAlive time.Duration
+	// sessionPresent is set when the broker resumed a session it kept for
+	// the client id (both versions say so).
+	sessionPresent bool
 }
 
 // token is the outcome of an asynchronous operation: Done is closed when it

@@ -13,8 +13,9 @@ import (
 
 // conn3 is an MQTT 3.1.1 connection through paho.mqtt.golang.
 type conn3 struct {
-	client mqtt.Client
-	id     string
+	client  mqtt.Client
+	id      string
+	present bool // the broker resumed the client id's session
 }
 
 // dial3 connects to the first broker that accepts (paho tries them in
@@ -54,11 +55,12 @@ func dial3(ctx context.Context, s *dialSpec) (brokerConn, error) {
 		})
 	}
 	client := mqtt.NewClient(opts)
-	if err := wait(ctx, client.Connect(), s.connectTimeout+time.Second); err != nil {
+	tok := client.Connect()
+	if err := wait(ctx, tok, s.connectTimeout+time.Second); err != nil {
 		client.Disconnect(0)
 		return nil, classifyConnectError(s.brokers, s.clientID, err)
 	}
-	return &conn3{client: client, id: s.clientID}, nil
+	return &conn3{client: client, id: s.clientID, present: tok.(*mqtt.ConnectToken).SessionPresent()}, nil
 }
 
 func (c *conn3) subscribe(filters map[string]byte) token {
@@ -106,8 +108,9 @@ const flushFilter = "mqttbeam/flush"
 
 func (c *conn3) close() { c.client.Disconnect(250) }
 
-// limits are what MQTT 3.1.1 brokers announce: nothing.
-func (c *conn3) limits() connLimits { return connLimits{maxQoS: 2} }
+// limits are what MQTT 3.1.1 brokers announce: whether they resumed a
+// session, nothing else.
+func (c *conn3) limits() connLimits { return connLimits{maxQoS: 2, sessionPresent: c.present} }
 
 // wait waits for a token, bounded by timeout and ctx.
 func wait(ctx context.Context, tok token, timeout time.Duration) error {

@@ -98,6 +98,7 @@ func dialOne5(ctx context.Context, s *dialSpec, broker string) (*conn5, error) {
 		}
 	}
 	c.limit = limits5(ca, s.keepAlive)
+	c.session.out.Store(newOutbound5(raw, c.limit.receiveMaximum))
 	return c, nil
 }
 
@@ -217,7 +218,7 @@ func connectError5(brokers []string, clientID string, ca *paho.Connack, auth *au
 
 // limits5 reads the limits of a CONNACK.
 func limits5(ca *paho.Connack, keepAlive time.Duration) connLimits {
-	l := connLimits{receiveMaximum: 65535, maxQoS: 2, keepAlive: keepAlive}
+	l := connLimits{receiveMaximum: 65535, maxQoS: 2, keepAlive: keepAlive, sessionPresent: ca.SessionPresent}
 	p := ca.Properties
 	if p == nil {
 		return l
@@ -316,20 +317,15 @@ func (c *conn5) publish(ctx context.Context, topic string, qos byte, retain bool
 		_, err := pb.WriteTo(c.raw)
 		return doneToken5(err)
 	}
-	// paho's state gives the publish a packet identifier and a slot of the
-	// broker's receive maximum, waiting while none is free, at most
-	// publishWait.
-	if wait := c.spec.publishWait; wait > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, wait)
-		defer cancel()
-	}
+	// A packet identifier and a slot of the broker's receive maximum,
+	// waiting while none is free, at most publishWait.
 	tok := newToken5()
-	if err := c.session.AddToSession(ctx, pb, make(chan packets.ControlPacket, 1)); err != nil {
-		tok.complete(fmt.Errorf("waiting for the broker's receive maximum (%d in flight): %w", c.limit.receiveMaximum, err))
+	id, err := c.session.out.Load().start(ctx, c.spec.publishWait, tok)
+	if err != nil {
+		tok.complete(err)
 		return tok
 	}
-	c.session.track(pb.PacketID, tok)
+	pb.PacketID = id
 	_, _ = pb.WriteTo(c.raw) // a failed write loses the connection, which fails the token
 	return tok
 }

@@ -173,6 +173,10 @@ func (b *bundle) connect() (sdf.ProcessContinuation, error) {
 	if reconnected && err == nil {
 		reconnects.Inc(b.ctx, 1)
 		log.Infof(b.ctx, "mqttio: reader %s reconnected", b.r.ClientID)
+		if b.fn.Cfg.QoS > 0 && !b.s.conn.limits().sessionPresent {
+			log.Warnf(b.ctx, "mqttio: reader %s: the broker no longer had its session (it expired, or the broker lost it): "+
+				"messages published while the reader was away were not kept for it", b.r.ClientID)
+		}
 	}
 	switch {
 	case err == nil:

@@ -1,8 +1,7 @@
 package mqttio
 
 import (
-	"errors"
-	"sync"
+	"sync/atomic"
 
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho/session/state"
@@ -18,88 +17,40 @@ import (
 // came on, never a later one (paho.golang's known issue 160: an Ack after
 // the connection dropped is undefined when the state is shared).
 //
-// Publishes complete tokens: session5 completes a publish's token when the
-// broker's PUBACK, PUBCOMP or refusing PUBREC arrives, or the connection is
-// lost, without a goroutine per publish.
+// Publishes are accounted for by outbound5, which gets the broker's answers
+// to them before paho's state does.
 type session5 struct {
 	*state.State
 	// raw is the connection when it is a bufferedConn, which ack5 writes
 	// QoS 1 acknowledgements to itself.
 	raw *bufferedConn
-
-	mu      sync.Mutex
-	pending map[uint16]*token5 // by packet identifier
-	lost    error              // once the connection is lost
+	// out is set once the CONNACK has said the broker's Receive Maximum.
+	out atomic.Pointer[outbound5]
 }
 
 func newSession5() *session5 {
-	return &session5{State: state.NewInMemory(), pending: map[uint16]*token5{}}
+	return &session5{State: state.NewInMemory()}
 }
 
 // Ack is paho's automatic acknowledgement, which mqttio defers (see ack5).
 func (s *session5) Ack(*packets.Publish) error { return nil }
 
-// PacketReceived lets paho's state handle a packet, then completes the
-// token of a publish it ends.
+// PacketReceived gives outbound5 the answers to its publishes, and paho's
+// state the rest.
 func (s *session5) PacketReceived(cp *packets.ControlPacket, ch chan<- *packets.Publish) error {
-	err := s.State.PacketReceived(cp, ch)
-	switch p := cp.Content.(type) {
-	case *packets.Puback:
-		s.complete(p.PacketID, p.ReasonCode, p.Properties)
-	case *packets.Pubcomp:
-		s.complete(p.PacketID, p.ReasonCode, p.Properties)
-	case *packets.Pubrec:
-		if p.ReasonCode >= 0x80 {
-			s.complete(p.PacketID, p.ReasonCode, p.Properties)
-		}
+	if out := s.out.Load(); out != nil && out.received(cp) {
+		return nil
 	}
-	return err
+	return s.State.PacketReceived(cp, ch)
 }
 
 // ConnectionLost fails the publishes still waiting.
 func (s *session5) ConnectionLost(dp *packets.Disconnect) error {
 	err := s.State.ConnectionLost(dp)
-	s.mu.Lock()
-	pending := s.pending
-	s.pending, s.lost = map[uint16]*token5{}, errConnectionLost
-	s.mu.Unlock()
-	for _, tok := range pending {
-		tok.complete(errConnectionLost)
+	if out := s.out.Load(); out != nil {
+		out.lose()
 	}
 	return err
-}
-
-var errConnectionLost = errors.New("the connection was lost before the broker acknowledged the publish")
-
-// track makes tok complete with the broker's answer to packet id.
-func (s *session5) track(id uint16, tok *token5) {
-	s.mu.Lock()
-	if lost := s.lost; lost != nil {
-		s.mu.Unlock()
-		tok.complete(lost)
-		return
-	}
-	s.pending[id] = tok
-	s.mu.Unlock()
-}
-
-func (s *session5) complete(id uint16, code byte, props *packets.Properties) {
-	s.mu.Lock()
-	tok := s.pending[id]
-	delete(s.pending, id)
-	s.mu.Unlock()
-	if tok == nil {
-		return
-	}
-	var err error
-	if code >= 0x80 {
-		refused := &refusedError{code: code}
-		if props != nil {
-			refused.reasonString = props.ReasonString
-		}
-		err = refused
-	}
-	tok.complete(err)
 }
 
 // ack5 acknowledges a message on the connection it came on.

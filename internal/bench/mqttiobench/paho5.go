@@ -57,21 +57,7 @@ func runRawSub5(ctx context.Context, c *common) error {
 	if _, err := sub.Subscribe(sctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: topic, QoS: byte(c.qos)}}}); err != nil {
 		return fmt.Errorf("subscribing: %w", err)
 	}
-	pubs, err := connectPublishers(ctx, c.broker, id, c.publishers)
-	if err != nil {
-		return err
-	}
-	defer disconnectAll(pubs)
-	logf("%s: publishing %d messages at QoS %d to %s (MQTT 5 subscriber)", c.name, c.n, c.qos, c.broker)
-	took, err := publishN(ctx, pubs, topic, byte(c.qos), c.n, c.size, c.pending)
-	if err != nil {
-		return err
-	}
-	if complete, _, _ := waitReceived(ctx, cnt, c.n, c.idle, nil); !complete {
-		logf("%s: WARNING: received %d of %d messages (nothing more for %v)", c.name, cnt.unique.Load(), c.n, c.idle)
-	}
-	printFigures(cnt.results(c.name, c.n, rate(int64(c.n), took), cpuTime()-cpu0))
-	return nil
+	return publishAndCount(ctx, c, id, topic, cnt, cpu0)
 }
 
 // publishN5 publishes the data messages 0..n-1 to topic from one paho.golang

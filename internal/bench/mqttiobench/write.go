@@ -58,6 +58,11 @@ func runRawPub(ctx context.Context, args []string) error {
 	logf("%s: publishing %d messages at QoS %d, %d in flight per client", c.name, c.n, c.qos, c.pending)
 	cpu0 := cpuTime()
 	took, err := publishN(ctx, pubs, "bench/"+id, byte(c.qos), c.n, c.size, c.pending)
+	return printPublished(&c, took, cpu0, err)
+}
+
+// printPublished prints the figures of a plain client's publishing.
+func printPublished(c *common, took, cpu0 time.Duration, err error) error {
 	if err != nil {
 		return err
 	}
@@ -81,14 +86,7 @@ func rawPub5(ctx context.Context, c *common, id string) error {
 	logf("%s: publishing %d messages at QoS %d, %d in flight (MQTT 5)", c.name, c.n, c.qos, c.pending)
 	cpu0 := cpuTime()
 	took, err := publishN5(ctx, pub, "bench/"+id, byte(c.qos), c.n, c.size, c.pending)
-	if err != nil {
-		return err
-	}
-	printFigures([]figure{
-		{c.name + "_msgs_per_s", rate(int64(c.n), took), "%.0f"},
-		{c.name + "_cpu_us_per_msg", perMsg(cpuTime()-cpu0, c.n), "%.1f"},
-	})
-	return nil
+	return printPublished(c, took, cpu0, err)
 }
 
 // genStart is when genFn started emitting (UnixNano).
