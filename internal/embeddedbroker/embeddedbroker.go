@@ -15,7 +15,11 @@
 // unacknowledged, plus those queued while the client is away) unless
 // MaxInflight lowers that; messages beyond it are dropped. mochi also does not
 // preserve publish order when it redelivers a session's pending messages
-// after a reconnect: they are sorted by their arrival second only.
+// after a reconnect: they are sorted by their arrival second only. And when
+// more messages wait for an MQTT 5 client than its Receive Maximum, mochi
+// stops sending after about two windows' worth until the client reconnects
+// (it forgets the messages it sends as slots free, so their
+// acknowledgements free nothing): give MQTT 5 readers a generous window.
 package embeddedbroker
 
 import (
