@@ -46,12 +46,17 @@ func (fn *appendFileFn) Teardown() error { return fn.f.Close() }
 // runChild runs the reading pipeline configured by the environment until it
 // is killed.
 func runChild() int {
-	env := strings.Split(os.Getenv(childEnv), "|") // broker|clientID|filter|output|window
+	env := strings.Split(os.Getenv(childEnv), "|") // broker|clientID|filter|output|window|version
 	beam.Init()
 	p, s := beam.NewPipelineWithRoot()
-	var window int
+	var window, version int
 	fmt.Sscan(env[4], &window)
-	msgs := Read(s, []string{env[0]}, []string{env[2]}, ClientID(env[1]), InflightWindow(window))
+	fmt.Sscan(env[5], &version)
+	opts := []ReadOption{ClientID(env[1]), ProtocolVersion(version)}
+	if window > 0 {
+		opts = append(opts, InflightWindow(window))
+	}
+	msgs := Read(s, []string{env[0]}, []string{env[2]}, opts...)
 	beam.ParDo0(s, &appendFileFn{Path: env[3]}, msgs)
 	if _, err := beam.Run(context.Background(), "prism", p); err != nil {
 		fmt.Fprintln(os.Stderr, "child pipeline:", err)
@@ -67,10 +72,10 @@ type child struct {
 }
 
 // startChild starts a reading pipeline in a child process; the test kills it.
-func startChild(t *testing.T, broker, clientID, filter, output string, window int) *child {
+func startChild(t *testing.T, broker, clientID, filter, output string, window, version int) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s|%s|%s|%s|%d", childEnv, broker, clientID, filter, output, window))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s|%s|%s|%s|%d|%d", childEnv, broker, clientID, filter, output, window, version))
 	cmd.Stderr = &prefixWriter{t: t}
 	require.NoError(t, cmd.Start())
 	c := &child{cmd: cmd, exited: make(chan struct{})}
@@ -152,19 +157,20 @@ func waitForLines(t *testing.T, c *child, path string, n int) map[string]bool {
 // runs here), which no client can make up for.
 
 // killAndRestart is the at-least-once check: a publisher sends QoS 1
-// messages while a reader consumes them, the reader is killed with SIGKILL
-// mid-stream (the publisher goes on; the broker keeps the messages for the
-// reader's session), restarted with the same client id, and every message
-// must have reached the pipeline's side effect at least once.
-func killAndRestart(t *testing.T, url string, window int) {
+// messages while a reader consumes them, the reader (MQTT version, inflight
+// window: 0 for the default) is killed with SIGKILL mid-stream (the
+// publisher goes on; the broker keeps the messages for the reader's
+// session), restarted with the same client id, and every message must have
+// reached the pipeline's side effect at least once.
+func killAndRestart(t *testing.T, url string, version, window int) {
 	const total = 3000
-	id := safeID(t)
+	id := fmt.Sprintf("%s-v%d", safeID(t), version)
 	out := t.TempDir() + "/out.txt"
 	filter := "alo/+/data"
 
 	primeSession(t, url, id+"-0", filter, 1)
 	pub := newClient(t, url, id+"-pub", true)
-	first := startChild(t, url, id, filter, out, window)
+	first := startChild(t, url, id, filter, out, window, version)
 
 	published := make(chan error, 1)
 	go func() {
@@ -189,7 +195,7 @@ func killAndRestart(t *testing.T, url string, window int) {
 		require.FailNow(t, "publishing timed out")
 	}
 
-	second := startChild(t, url, id, filter, out, window)
+	second := startChild(t, url, id, filter, out, window, version)
 	got := waitForLines(t, second, out, total)
 	for _, want := range expected("m", total) {
 		require.True(t, got[want], "message %s was lost", want)

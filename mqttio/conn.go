@@ -9,9 +9,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
-	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
@@ -64,45 +62,51 @@ func redactURL(raw string) string {
 	return u.Redacted()
 }
 
-// clientOptions builds the paho options shared by readers and writers.
-func (c *connConfig) clientOptions(brokers []string, clientID string) (*mqtt.ClientOptions, error) {
-	opts := mqtt.NewClientOptions()
-	usesTLS := c.TLS.Enabled
-	for _, b := range brokers {
-		opts.AddBroker(b)
-		if u, err := url.Parse(b); err == nil && schemes[u.Scheme] {
-			usesTLS = true
-		}
-	}
-	opts.SetClientID(clientID).
-		SetKeepAlive(c.KeepAlive).
-		SetPingTimeout(min(c.KeepAlive, 10*time.Second)).
-		SetConnectTimeout(c.ConnectTimeout).
-		SetWriteTimeout(c.ConnectTimeout).
-		SetAutoReconnect(false).
-		SetConnectRetry(false).
-		SetOrderMatters(true)
-	// The secrets a worker looks up (CredentialsFrom, TLSClientCertFrom).
+// dialSpec resolves what connecting as clientID needs: the password and the
+// client key are looked up on the worker (CredentialsFrom,
+// TLSClientCertFrom) each time, so that rotated secrets are picked up, and
+// never kept beyond the connection attempt. The caller adds the session
+// settings and callbacks.
+func (c *connConfig) dialSpec(brokers []string, clientID string) (dialSpec, error) {
+	s := dialSpec{brokers: brokers, clientID: clientID, keepAlive: c.KeepAlive, connectTimeout: c.ConnectTimeout}
 	ctx, cancel := context.WithTimeout(context.Background(), c.ConnectTimeout)
 	defer cancel()
 	if c.Username != "" {
 		pw, err := c.password(ctx)
 		if err != nil {
-			return nil, err
+			return s, err
 		}
-		opts.SetUsername(c.Username)
-		opts.SetPassword(pw)
+		s.username, s.password = c.Username, pw
+	}
+	usesTLS := c.TLS.Enabled
+	for _, b := range brokers {
+		if u, err := url.Parse(b); err == nil && schemes[u.Scheme] {
+			usesTLS = true
+		}
 	}
 	if usesTLS {
 		tc, err := c.TLS.build(ctx)
 		if err != nil {
-			return nil, err
+			return s, err
 		}
-		opts.SetTLSConfig(tc)
-	} else if allPlainTCP(brokers) {
-		opts.SetCustomOpenConnectionFn(dialBuffered)
+		s.tls = tc
 	}
-	return opts, nil
+	if c.AuthMethod != "" {
+		step, err := c.authStep()
+		if err != nil {
+			return s, err
+		}
+		s.auth = &authSpec{method: c.AuthMethod, step: step, username: s.username, password: s.password}
+	}
+	return s, nil
+}
+
+// dial connects with the client of the protocol version.
+func (c *connConfig) dial(ctx context.Context, s *dialSpec) (brokerConn, error) {
+	if c.Protocol == 5 {
+		return dial5(ctx, s)
+	}
+	return dial3(ctx, s)
 }
 
 // allPlainTCP reports whether every broker is reached over plain TCP.

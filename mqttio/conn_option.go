@@ -37,6 +37,11 @@ type connConfig struct {
 	ConnectTimeout time.Duration
 	QoS            byte
 	SessionIdle    time.Duration
+	// Protocol is the MQTT version: 3 (3.1.1) or 5 (see ProtocolVersion).
+	Protocol byte
+	// AuthMethod and AuthStep are MQTT 5 enhanced authentication (Auth).
+	AuthMethod string
+	AuthStep   *beam.EncodedFunc `json:",omitempty"`
 }
 
 // tlsConfig is the TLS part of a connConfig. The PEM blocks are read when the
@@ -61,6 +66,7 @@ func defaultConnConfig() connConfig {
 		ConnectTimeout: 10 * time.Second,
 		QoS:            1,
 		SessionIdle:    5 * time.Minute,
+		Protocol:       3,
 	}
 }
 

@@ -36,6 +36,22 @@
 // Readers(n), which subscribes through shared subscriptions
 // ($share/{group}/{filter}) so the broker balances messages across them.
 //
+// # MQTT 5
+//
+// ProtocolVersion(5) speaks MQTT 5 (through Eclipse Paho's paho.golang;
+// MQTT 3.1.1, the default, goes through paho.mqtt.golang). Read and Write
+// keep every promise above, through one connection abstraction with a
+// client per protocol. Each MQTT 5 connection has its own session state, so
+// an acknowledgement deferred to the next bundle never reaches a later
+// connection than the one its message came on (paho.golang leaves an Ack
+// after a reconnect undefined). What MQTT 5 adds: flow control both ways
+// (the reader announces its window as Receive Maximum and, without
+// InflightWindow, checkpoints on the broker's from its CONNACK; the writer
+// keeps no more publishes unacknowledged than the broker's), SessionExpiry,
+// Properties on Message and Publication, reason codes in errors and in
+// Write's error output, enhanced authentication (Auth), and the broker's
+// keep-alive and maximum packet size.
+//
 // # Runners
 //
 // Read runs on prism (Beam Go's default local runner) and Dataflow. The

@@ -45,6 +45,9 @@ type bufferedConn struct {
 	net.Conn
 	r            *bufio.Reader
 	writeTimeout time.Duration
+	packet       sync.Mutex // see Lock
+	first        [4]byte    // the first bytes read (see head)
+	nfirst       int
 
 	mu      sync.Mutex
 	changed sync.Cond // broadcast when a sender takes the queue or stops
@@ -67,6 +70,9 @@ const maxQueued = 256 << 10
 // the reader's.
 func (c *bufferedConn) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
+	if c.nfirst < len(c.first) {
+		c.nfirst += copy(c.first[c.nfirst:], p[:n])
+	}
 	if err != nil {
 		c.mu.Lock()
 		if c.failed != nil {
@@ -138,6 +144,18 @@ func (c *bufferedConn) Close() error {
 	c.mu.Unlock()
 	return c.Conn.Close()
 }
+
+// head returns the first bytes read from the connection, up to 4: enough
+// to tell an MQTT 3.1.1 CONNACK from an MQTT 5 one.
+func (c *bufferedConn) head() []byte { return c.first[:c.nfirst] }
+
+// Lock and Unlock make the connection a sync.Locker, which paho.golang
+// holds while it writes a packet in several Writes, so that the packets of
+// its goroutines (acknowledgements, pings, publishes) do not interleave.
+func (c *bufferedConn) Lock() { c.packet.Lock() }
+
+// Unlock ends a packet's writes (see Lock).
+func (c *bufferedConn) Unlock() { c.packet.Unlock() }
 
 // SetDeadline sets the read deadline only: each send has its own.
 func (c *bufferedConn) SetDeadline(t time.Time) error { return c.Conn.SetReadDeadline(t) }

@@ -78,16 +78,18 @@ func TestAcknowledgesOnlyWhenTheResidualResumes(t *testing.T) {
 		"embedded":  func(t *testing.T) string { return startEmbedded(t).URL() },
 		"mosquitto": func(t *testing.T) string { return brokertest.Mosquitto(t).URL() },
 	} {
-		t.Run(name, func(t *testing.T) { checkAckProtocol(t, url(t)) })
+		t.Run(name, func(t *testing.T) {
+			eachProtocol(t, func(t *testing.T, v Option) { checkAckProtocol(t, url(t), v) })
+		})
 	}
 }
 
-func checkAckProtocol(t *testing.T, url string) {
+func checkAckProtocol(t *testing.T, url string, version Option) {
 	const total = 50
 	id := safeID(t)
 	withBacklog(t, url, id, "p/#", "p/x", total)
 
-	fn, r := newTestReadFn(t, url, []string{"p/#"}, ClientID(id), MaxBundle(20, time.Minute), IdleWatermark(time.Second))
+	fn, r := newTestReadFn(t, url, []string{"p/#"}, version, ClientID(id), MaxBundle(20, time.Minute), IdleWatermark(time.Second))
 
 	first := runBundle(t, fn, r)
 	n := int64(len(first.msgs))
@@ -124,16 +126,18 @@ func checkAckProtocol(t *testing.T, url string) {
 }
 
 func TestNewSessionStartsAtTheRestrictionStart(t *testing.T) {
-	// A residual that moved to this worker (no session here yet) numbers its
-	// messages from its start, so claims continue where the other worker was.
-	b := startEmbedded(t)
-	id := safeID(t)
-	withBacklog(t, b.URL(), id, "n/#", "n/x", 5)
-	fn, r := newTestReadFn(t, b.URL(), []string{"n/#"}, ClientID(id))
-	r.Start = 1000
-	res := runBundle(t, fn, r)
-	require.Len(t, res.msgs, 5)
-	require.Equal(t, int64(1005), res.residual.Start)
+	eachProtocol(t, func(t *testing.T, v Option) {
+		// A residual that moved to this worker (no session here yet) numbers its
+		// messages from its start, so claims continue where the other worker was.
+		b := startEmbedded(t)
+		id := safeID(t)
+		withBacklog(t, b.URL(), id, "n/#", "n/x", 5)
+		fn, r := newTestReadFn(t, b.URL(), []string{"n/#"}, v, ClientID(id))
+		r.Start = 1000
+		res := runBundle(t, fn, r)
+		require.Len(t, res.msgs, 5)
+		require.Equal(t, int64(1005), res.residual.Start)
+	})
 }
 
 func TestWatermarkAdvancesWhileIdle(t *testing.T) {
@@ -151,20 +155,22 @@ func TestWatermarkAdvancesWhileIdle(t *testing.T) {
 }
 
 func TestBacklogReportsBufferedMessages(t *testing.T) {
-	b := startEmbedded(t)
-	id := safeID(t)
-	withBacklog(t, b.URL(), id, "bk/#", "bk/x", 30)
-	fn, r := newTestReadFn(t, b.URL(), []string{"bk/#"}, ClientID(id), MaxBundle(10, time.Minute), MaxBuffered(100))
-	res := runBundle(t, fn, r)
-	require.Len(t, res.msgs, 10)
-	// The broker has pushed the rest into the session's buffer by now or
-	// soon; the tracker of the residual reports what is waiting, never the
-	// unbounded end of the offset range.
-	rt := fn.CreateTracker(res.residual)
-	_, remaining := rt.GetProgress()
-	require.LessOrEqual(t, remaining, float64(20))
-	require.GreaterOrEqual(t, remaining, float64(0))
-	require.Equal(t, float64(max(backlog(r.ClientID, res.residual.Start-1), 1)), fn.RestrictionSize(nil, res.residual))
+	eachProtocol(t, func(t *testing.T, v Option) {
+		b := startEmbedded(t)
+		id := safeID(t)
+		withBacklog(t, b.URL(), id, "bk/#", "bk/x", 30)
+		fn, r := newTestReadFn(t, b.URL(), []string{"bk/#"}, v, ClientID(id), MaxBundle(10, time.Minute), MaxBuffered(100))
+		res := runBundle(t, fn, r)
+		require.Len(t, res.msgs, 10)
+		// The broker has pushed the rest into the session's buffer by now or
+		// soon; the tracker of the residual reports what is waiting, never the
+		// unbounded end of the offset range.
+		rt := fn.CreateTracker(res.residual)
+		_, remaining := rt.GetProgress()
+		require.LessOrEqual(t, remaining, float64(20))
+		require.GreaterOrEqual(t, remaining, float64(0))
+		require.Equal(t, float64(max(backlog(r.ClientID, res.residual.Start-1), 1)), fn.RestrictionSize(nil, res.residual))
+	})
 }
 
 // sessionBase is the lowest unacknowledged offset of a reader's session.

@@ -92,12 +92,12 @@ func (b *bundle) run() (sdf.ProcessContinuation, error) {
 }
 
 // pollWait is how long to wait for the next message: not at all once the
-// broker's inflight window may be full (so that the bundle commits and its
+// broker's inflight window (of the current connection) may be full (so that the bundle commits and its
 // messages get acknowledged), briefly while a bundle is under way, and up to
 // the idle-watermark period when nothing has arrived yet.
 func (b *bundle) pollWait() time.Duration {
 	cfg := &b.fn.Cfg
-	return cfg.PollWait(b.emitted, time.Since(b.started), b.unacked >= cfg.InflightWindow)
+	return cfg.PollWait(b.emitted, time.Since(b.started), b.unacked >= b.s.window)
 }
 
 // runToEnd is the path for runners that do not resume splittable DoFns (the
@@ -173,6 +173,10 @@ func (b *bundle) connect() (sdf.ProcessContinuation, error) {
 	if reconnected && err == nil {
 		reconnects.Inc(b.ctx, 1)
 		log.Infof(b.ctx, "mqttio: reader %s reconnected", b.r.ClientID)
+		if b.fn.Cfg.QoS > 0 && !b.s.conn.limits().sessionPresent {
+			log.Warnf(b.ctx, "mqttio: reader %s: the broker no longer had its session (it expired, or the broker lost it): "+
+				"messages published while the reader was away were not kept for it", b.r.ClientID)
+		}
 	}
 	switch {
 	case err == nil:
@@ -199,15 +203,7 @@ func (b *bundle) claimAndEmit(d delivery) bool {
 		return false
 	}
 	b.next++
-	m := d.msg
-	msg := Message{
-		Topic:      m.Topic(),
-		Payload:    m.Payload(),
-		QoS:        m.Qos(),
-		Retained:   m.Retained(),
-		Duplicate:  m.Duplicate(),
-		ReceivedAt: d.received,
-	}
+	msg := d.msg
 	et := msg.ReceivedAt
 	if b.fn.eventTime != nil {
 		if t, ok := b.fn.eventTime(msg); ok {

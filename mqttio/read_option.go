@@ -30,19 +30,23 @@ type readConfig struct {
 	connConfig
 	streamread.Settings
 
-	Group          string
-	EventTime      *beam.EncodedFunc `json:",omitempty"`
+	Group     string
+	EventTime *beam.EncodedFunc `json:",omitempty"`
+	// InflightWindow is 0 when not set (see window).
 	InflightWindow int
+	// SessionExpiry is 0 when not set: 24h (see sessionExpiry).
+	SessionExpiry time.Duration
 }
 
 func newReadConfig(opts []ReadOption) (readConfig, error) {
 	cfg := readConfig{
-		connConfig:     defaultConnConfig(),
-		Settings:       streamread.DefaultSettings(),
-		InflightWindow: 20,
+		connConfig: defaultConnConfig(),
+		Settings:   streamread.DefaultSettings(),
 	}
-	err := optcheck.Apply("mqttio", &cfg, opts, "ReadOption", ReadOption.applyRead)
-	return cfg, err
+	if err := optcheck.Apply("mqttio", &cfg, opts, "ReadOption", ReadOption.applyRead); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.checkVersion()
 }
 
 // settingsOption is the ReadOption of a streamread.Settings setter.
@@ -125,10 +129,14 @@ func IdleWatermark(d time.Duration) ReadOption {
 }
 
 // InflightWindow is the broker's limit on unacknowledged QoS 1 and 2 messages
-// per client (default 20, as Mosquitto and VerneMQ). Once a reader has
-// emitted this many unacknowledged messages and nothing more is ready, it
-// checkpoints so that they get acknowledged. Set it to the broker's
-// max_inflight_messages.
+// per client. Once a reader has emitted this many unacknowledged messages and
+// nothing more is ready, it checkpoints so that they get acknowledged.
+//
+// With MQTT 3.1.1 (default 20, as Mosquitto and VerneMQ) set it to the
+// broker's max_inflight_messages. With MQTT 5 the reader announces it to the
+// broker (Receive Maximum), which then sends no more unacknowledged; without
+// the option the reader announces MaxBuffered and takes the broker's window
+// from its CONNACK (see ProtocolVersion).
 func InflightWindow(n int) ReadOption {
 	return readOption(func(c *readConfig) error {
 		if n < 1 || n > 65535 {

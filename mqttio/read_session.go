@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+
 	"sync"
 	"time"
-
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/mqttbeam/mqttbeam/internal/streamread"
 )
@@ -19,9 +17,9 @@ var sessions = streamread.NewCache[*session]()
 // delivery is a message received from the broker, tagged with the connection
 // (epoch) it arrived on: it can only be acknowledged on that connection.
 type delivery struct {
-	msg      mqtt.Message
-	epoch    uint64
-	received time.Time
+	msg   Message // with its ReceivedAt
+	ack   acker   // acknowledges it on its connection; nil for QoS 0
+	epoch uint64
 }
 
 // session is one reader's connection to the broker and the messages it has
@@ -40,18 +38,21 @@ type session struct {
 	done  chan struct{} // closed when the session is closed
 
 	mu           sync.Mutex
-	client       mqtt.Client
+	conn         brokerConn
 	epoch        uint64 // incremented per connection
 	connected    bool
 	lostErr      error
-	subscription mqtt.Token // the current connection's SUBSCRIBE, until checked
-	attempts     int        // failed connection attempts in a row
-	nextTry      time.Time  // earliest time for the next connection attempt
+	subscription token     // the current connection's SUBSCRIBE, until checked
+	attempts     int       // failed connection attempts in a row
+	nextTry      time.Time // earliest time for the next connection attempt
 	closed       bool
 	// For LocalReaders and the end of a read that never connected.
 	everConnected bool
 	connectErr    error     // the last failed connection attempt's, until one succeeds
 	watermark     time.Time // the watermark at the end of the last bundle
+	// window is the inflight window of the current connection: the
+	// broker's limit on the QoS 1 and 2 messages it sends unacknowledged.
+	window int
 
 	log   streamread.Log[delivery] // emitted, not yet acknowledged
 	timer *time.Timer              // next's wait
@@ -121,33 +122,34 @@ func (s *session) ensureConnected(ctx context.Context) (reconnected bool, err er
 		return false, errRetryLater
 	}
 	s.epoch++
-	epoch, hadConnection := s.epoch, s.client != nil
+	epoch, hadConnection := s.epoch, s.conn != nil
 	s.mu.Unlock()
 
-	opts, err := s.cfg.clientOptions(s.brokers, s.id)
+	spec, err := s.cfg.dialSpec(s.brokers, s.id)
 	if err != nil {
 		return false, &permanentError{err}
 	}
-	opts.SetCleanSession(s.cfg.QoS == 0).
-		SetProtocolVersion(4).
-		SetAutoAckDisabled(true).
-		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { s.receive(m, epoch) }).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) { s.lost(epoch, err) })
-	client := mqtt.NewClient(opts)
-	if err := wait(ctx, client.Connect(), s.cfg.ConnectTimeout+time.Second); err != nil {
-		return hadConnection, s.failed(classifyConnectError(s.brokers, s.id, err))
+	spec.persistent = s.cfg.QoS > 0
+	spec.sessionExpiry = s.cfg.sessionExpiry()
+	spec.receiveMaximum = s.cfg.receiveMaximum()
+	spec.onMessage = func(m Message, ack acker) { s.receive(m, ack, epoch) }
+	spec.onLost = func(err error) { s.lost(epoch, err) }
+	conn, err := s.cfg.dial(ctx, &spec)
+	if err != nil {
+		return hadConnection, s.failed(err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.epoch != epoch {
-		client.Disconnect(0)
+		conn.close()
 		return false, errSessionClosed
 	}
-	s.client, s.connected, s.lostErr, s.attempts = client, true, nil, 0
+	s.conn, s.connected, s.lostErr, s.attempts = conn, true, nil, 0
 	s.everConnected, s.connectErr = true, nil
+	s.window = s.cfg.window(conn.limits())
 	// The subscription is not awaited: a persistent session's queued messages
 	// arrive before the SUBACK and must be consumed for it to get through.
-	s.subscription = client.SubscribeMultiple(s.filters, nil)
+	s.subscription = conn.subscribe(s.filters)
 	return hadConnection, nil
 }
 
@@ -166,19 +168,17 @@ func (s *session) subscribed() error {
 		return nil
 	}
 	s.mu.Lock()
-	if s.subscription == tok {
+	current := s.subscription == tok
+	if current {
 		s.subscription = nil
 	}
+	connected := s.connected
 	s.mu.Unlock()
-	if err := tok.Error(); err != nil {
-		return fmt.Errorf("subscribing to %s as client %q: %w", filterList(s.filters), s.id, err)
+	err := tok.Error()
+	if err != nil && !isPermanent(err) && (!current || !connected) {
+		return nil // the connection was lost: the next one subscribes again
 	}
-	for filter, code := range tok.(*mqtt.SubscribeToken).Result() {
-		if code == 0x80 {
-			return &permanentError{fmt.Errorf("broker refused the subscription to %q for client %q (not authorised, or shared subscriptions unsupported)", filter, s.id)}
-		}
-	}
-	return nil
+	return err
 }
 
 // failed records a failed connection attempt and schedules the next one with
@@ -198,16 +198,18 @@ var (
 	errSessionClosed = errors.New("mqttio: session closed")
 )
 
-// receive is paho's message handler: it blocks while the buffer is full.
-func (s *session) receive(m mqtt.Message, epoch uint64) {
-	d := delivery{msg: m, epoch: epoch, received: time.Now()}
+// receive is the connection's message handler: it blocks while the buffer
+// is full.
+func (s *session) receive(m Message, ack acker, epoch uint64) {
+	m.ReceivedAt = time.Now()
+	d := delivery{msg: m, ack: ack, epoch: epoch}
 	select {
 	case s.queue <- d:
 	case <-s.done:
 	}
 }
 
-// lost is paho's connection-lost handler. The session does not reconnect by
+// lost is the connection-lost handler. The session does not reconnect by
 // itself: the next bundle that uses it does. A connection taken over by a
 // reader on another worker (same client id) thus stays closed.
 func (s *session) lost(epoch uint64, err error) {
@@ -312,16 +314,17 @@ func (s *session) setWatermark(t time.Time) {
 func (s *session) ackBelow(off int64) (acked int) {
 	epoch := s.currentEpoch()
 	return s.log.AckBelow(off, func(d delivery) bool {
-		if d.epoch != epoch || d.msg.Qos() == 0 {
+		if d.epoch != epoch || d.ack == nil {
 			return false
 		}
-		d.msg.Ack()
+		d.ack.Ack()
 		return true
 	})
 }
 
 // Close disconnects the session, letting the acknowledgements already sent go
-// out first. Unacknowledged messages stay with the broker's session.
+// out first (see brokerConn.flush). Unacknowledged messages stay with the
+// broker's session.
 func (s *session) Close() {
 	s.mu.Lock()
 	if s.closed {
@@ -329,43 +332,11 @@ func (s *session) Close() {
 		return
 	}
 	s.closed, s.connected = true, false
-	client := s.client
+	conn := s.conn
 	close(s.done)
 	s.mu.Unlock()
-	if client != nil && client.IsConnectionOpen() {
-		flush(client, s.cfg.ConnectTimeout)
-		client.Disconnect(250)
+	if conn != nil {
+		conn.flush(s.cfg.ConnectTimeout)
+		conn.close()
 	}
-}
-
-// flush makes sure the broker has processed the acknowledgements sent so
-// far: paho's Disconnect can close the socket before PUBACKs queued just
-// before it are written (seen with Mosquitto and mochi), and the broker would
-// redeliver those messages. Brokers handle a connection's packets in order,
-// so the answer to an UNSUBSCRIBE (of a filter never subscribed: a no-op)
-// means everything sent before it has been processed.
-func flush(client mqtt.Client, timeout time.Duration) {
-	client.Unsubscribe("mqttbeam/flush").WaitTimeout(timeout)
-}
-
-// wait waits for a paho token, bounded by timeout and ctx.
-func wait(ctx context.Context, tok mqtt.Token, timeout time.Duration) error {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-tok.Done():
-		return tok.Error()
-	case <-timer.C:
-		return fmt.Errorf("no answer from the broker within %v", timeout)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func filterList(filters map[string]byte) string {
-	names := make([]string, 0, len(filters))
-	for f := range filters {
-		names = append(names, f)
-	}
-	return strings.Join(names, ",")
 }

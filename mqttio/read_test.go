@@ -35,83 +35,91 @@ func startEmbedded(t testing.TB, opts ...embeddedbroker.Option) *embeddedbroker.
 }
 
 func TestReadBoundedByRecords(t *testing.T) {
-	b := startEmbedded(t)
-	id := safeID(t)
-	primeSession(t, b.URL(), id+"-0", "devices/+/telemetry", 1)
-	pub := newClient(t, b.URL(), "pub", true)
-	publish(t, pub, 1, 200, func(i int) string { return "devices/d" + string(rune('a'+i%3)) + "/telemetry" }, "m")
+	eachProtocol(t, func(t *testing.T, v Option) {
+		b := startEmbedded(t)
+		id := safeID(t)
+		primeSession(t, b.URL(), id+"-0", "devices/+/telemetry", 1)
+		pub := newClient(t, b.URL(), "pub", true)
+		publish(t, pub, 1, 200, func(i int) string { return "devices/d" + string(rune('a'+i%3)) + "/telemetry" }, "m")
 
-	p, s := beam.NewPipelineWithRoot()
-	msgs := Read(s, []string{b.URL()}, []string{"devices/+/telemetry"}, ClientID(id), MaxRecords(200))
-	key := collect(s, t, msgs)
-	ptest.RunAndValidate(t, p)
+		p, s := beam.NewPipelineWithRoot()
+		msgs := Read(s, []string{b.URL()}, []string{"devices/+/telemetry"}, v, ClientID(id), MaxRecords(200))
+		key := collect(s, t, msgs)
+		ptest.RunAndValidate(t, p)
 
-	got := collected.take(key)
-	require.Equal(t, expected("m", 200), payloads(got))
-	for _, m := range got {
-		require.Contains(t, []string{"devices/da/telemetry", "devices/db/telemetry", "devices/dc/telemetry"}, m.Topic)
-		require.Equal(t, byte(1), m.QoS)
-		require.False(t, m.ReceivedAt.IsZero())
-	}
+		got := collected.take(key)
+		require.Equal(t, expected("m", 200), payloads(got))
+		for _, m := range got {
+			require.Contains(t, []string{"devices/da/telemetry", "devices/db/telemetry", "devices/dc/telemetry"}, m.Topic)
+			require.Equal(t, byte(1), m.QoS)
+			require.False(t, m.ReceivedAt.IsZero())
+		}
+	})
 }
 
 func TestReadQoSLevels(t *testing.T) {
-	b := startWatched(t)
-	for _, qos := range []byte{0, 1, 2} {
-		t.Run(fmt.Sprintf("qos%d", qos), func(t *testing.T) {
-			id := safeID(t)
-			p, s := beam.NewPipelineWithRoot()
-			key := collect(s, t, Read(s, []string{b.URL()}, []string{"q/#"}, ClientID(id), QoS(int(qos)), MaxRecords(100)))
-			run := runAsync(t, p)
-			b.awaitSubscribed(t, id+"-0")
-			publish(t, newClient(t, b.URL(), id+"-pub", true), qos, 100, fixedTopic("q/x"), "m")
-			require.NoError(t, run.wait())
+	eachProtocol(t, func(t *testing.T, v Option) {
+		b := startWatched(t)
+		for _, qos := range []byte{0, 1, 2} {
+			t.Run(fmt.Sprintf("qos%d", qos), func(t *testing.T) {
+				id := safeID(t)
+				p, s := beam.NewPipelineWithRoot()
+				key := collect(s, t, Read(s, []string{b.URL()}, []string{"q/#"}, v, ClientID(id), QoS(int(qos)), MaxRecords(100)))
+				run := runAsync(t, p)
+				b.awaitSubscribed(t, id+"-0")
+				publish(t, newClient(t, b.URL(), id+"-pub", true), qos, 100, fixedTopic("q/x"), "m")
+				require.NoError(t, run.wait())
 
-			got := collected.take(key)
-			require.Equal(t, expected("m", 100), payloads(got))
-			for _, m := range got {
-				require.Equal(t, qos, m.QoS)
-				require.Equal(t, "q/x", m.Topic)
-			}
-		})
-	}
+				got := collected.take(key)
+				require.Equal(t, expected("m", 100), payloads(got))
+				for _, m := range got {
+					require.Equal(t, qos, m.QoS)
+					require.Equal(t, "q/x", m.Topic)
+				}
+			})
+		}
+	})
 }
 
 func TestReadMetrics(t *testing.T) {
-	b := startEmbedded(t)
-	id := safeID(t)
-	withBacklog(t, b.URL(), id, "mt/#", "mt/x", 40)
+	eachProtocol(t, func(t *testing.T, v Option) {
+		b := startEmbedded(t)
+		id := safeID(t)
+		withBacklog(t, b.URL(), id, "mt/#", "mt/x", 40)
 
-	p, s := beam.NewPipelineWithRoot()
-	collect(s, t, Read(s, []string{b.URL()}, []string{"mt/#"}, ClientID(id), MaxRecords(40)))
-	res := ptest.RunAndValidate(t, p)
-	require.Equal(t, int64(40), counter(t, res, "messages_read"))
-	require.Equal(t, int64(40*len("m-10")-10), counter(t, res, "bytes_read"))
-	require.Equal(t, int64(40), counter(t, res, "acks"), "every QoS 1 message is acknowledged")
-	require.Equal(t, int64(0), counter(t, res, "reconnects"))
+		p, s := beam.NewPipelineWithRoot()
+		collect(s, t, Read(s, []string{b.URL()}, []string{"mt/#"}, v, ClientID(id), MaxRecords(40)))
+		res := ptest.RunAndValidate(t, p)
+		require.Equal(t, int64(40), counter(t, res, "messages_read"))
+		require.Equal(t, int64(40*len("m-10")-10), counter(t, res, "bytes_read"))
+		require.Equal(t, int64(40), counter(t, res, "acks"), "every QoS 1 message is acknowledged")
+		require.Equal(t, int64(0), counter(t, res, "reconnects"))
+	})
 }
 
 func TestSharedSubscriptionSplitsTraffic(t *testing.T) {
-	const readers, total = 3, 300
-	b := startWatched(t)
-	id := safeID(t)
-	p, s := beam.NewPipelineWithRoot()
-	key := collect(s, t, Read(s, []string{b.URL()}, []string{"sh/+/t"}, ClientID(id), Readers(readers)))
-	run := runAsync(t, p)
-	ids := []string{id + "-0", id + "-1", id + "-2"}
-	b.awaitSubscribed(t, ids...)
-	publish(t, newClient(t, b.URL(), id+"-pub", true), 1, total, func(i int) string { return fmt.Sprintf("sh/d%d/t", i%5) }, "m")
-	got := awaitCollected(t, key, total, run)
-	run.stop()
+	eachProtocol(t, func(t *testing.T, v Option) {
+		const readers, total = 3, 300
+		b := startWatched(t)
+		id := safeID(t)
+		p, s := beam.NewPipelineWithRoot()
+		key := collect(s, t, Read(s, []string{b.URL()}, []string{"sh/+/t"}, v, ClientID(id), Readers(readers)))
+		run := runAsync(t, p)
+		ids := []string{id + "-0", id + "-1", id + "-2"}
+		b.awaitSubscribed(t, ids...)
+		publish(t, newClient(t, b.URL(), id+"-pub", true), 1, total, func(i int) string { return fmt.Sprintf("sh/d%d/t", i%5) }, "m")
+		got := awaitCollected(t, key, total, run)
+		run.stop()
 
-	require.ElementsMatch(t, expected("m", total), got)
-	sum := 0
-	for _, reader := range ids {
-		n := b.deliveries(reader)
-		require.Positive(t, n, "reader %s got no message: the broker did not balance", reader)
-		sum += n
-	}
-	require.GreaterOrEqual(t, sum, total, "together the readers were sent every message")
+		require.ElementsMatch(t, expected("m", total), got)
+		sum := 0
+		for _, reader := range ids {
+			n := b.deliveries(reader)
+			require.Positive(t, n, "reader %s got no message: the broker did not balance", reader)
+			sum += n
+		}
+		require.GreaterOrEqual(t, sum, total, "together the readers were sent every message")
+	})
 }
 
 // counter returns the committed value of an mqttio counter.
@@ -192,19 +200,21 @@ func TestReadEventTimeFromPayload(t *testing.T) {
 }
 
 func TestReadOnDirectRunner(t *testing.T) {
-	b := startEmbedded(t)
-	id := safeID(t)
-	withBacklog(t, b.URL(), id, "dr/#", "dr/x", 50)
+	eachProtocol(t, func(t *testing.T, v Option) {
+		b := startEmbedded(t)
+		id := safeID(t)
+		withBacklog(t, b.URL(), id, "dr/#", "dr/x", 50)
 
-	p, s := beam.NewPipelineWithRoot()
-	key := collect(s, t, Read(s, []string{b.URL()}, []string{"dr/#"}, ClientID(id), MaxRecords(50)))
-	_, err := beam.Run(context.Background(), "direct", p)
-	require.NoError(t, err)
-	require.Equal(t, expected("m", 50), payloads(collected.take(key)))
+		p, s := beam.NewPipelineWithRoot()
+		key := collect(s, t, Read(s, []string{b.URL()}, []string{"dr/#"}, v, ClientID(id), MaxRecords(50)))
+		_, err := beam.Run(context.Background(), "direct", p)
+		require.NoError(t, err)
+		require.Equal(t, expected("m", 50), payloads(collected.take(key)))
 
-	// Everything was acknowledged: a new session of the same client gets
-	// nothing more.
-	primeSession(t, b.URL(), id+"-0", "dr/#", 1)
+		// Everything was acknowledged: a new session of the same client gets
+		// nothing more.
+		primeSession(t, b.URL(), id+"-0", "dr/#", 1)
+	})
 }
 
 func TestUnboundedReadOnDirectRunnerNamesPrism(t *testing.T) {
@@ -246,71 +256,75 @@ func lookUpTestPassword(_ context.Context, ref string) (string, error) {
 // CredentialsFrom looks the password up on the worker; a lookup that fails
 // keeps the reader from connecting (retried, logged) and names the secret.
 func TestReadCredentialsFrom(t *testing.T) {
-	b := startEmbedded(t, embeddedbroker.Auth("reader", "s3cret"))
-	id := safeID(t)
-	withCreds := func(o *pahoOptions) { o.SetUsername("reader").SetPassword("s3cret") }
-	primeSession(t, b.URL(), id+"-0", "sec/#", 1, withCreds)
-	publish(t, newClient(t, b.URL(), id+"-pub", true, withCreds), 1, 10, fixedTopic("sec/x"), "m")
+	eachProtocol(t, func(t *testing.T, v Option) {
+		b := startEmbedded(t, embeddedbroker.Auth("reader", "s3cret"))
+		id := safeID(t)
+		withCreds := func(o *pahoOptions) { o.SetUsername("reader").SetPassword("s3cret") }
+		primeSession(t, b.URL(), id+"-0", "sec/#", 1, withCreds)
+		publish(t, newClient(t, b.URL(), id+"-pub", true, withCreds), 1, 10, fixedTopic("sec/x"), "m")
 
-	p, s := beam.NewPipelineWithRoot()
-	key := collect(s, t, Read(s, []string{b.URL()}, []string{"sec/#"}, ClientID(id), MaxRecords(10),
-		CredentialsFrom("reader", lookUpTestPassword, "projects/p/secrets/mqtt/versions/1")))
-	ptest.RunAndValidate(t, p)
-	require.Equal(t, expected("m", 10), payloads(collected.take(key)))
+		p, s := beam.NewPipelineWithRoot()
+		key := collect(s, t, Read(s, []string{b.URL()}, []string{"sec/#"}, v, ClientID(id), MaxRecords(10),
+			CredentialsFrom("reader", lookUpTestPassword, "projects/p/secrets/mqtt/versions/1")))
+		ptest.RunAndValidate(t, p)
+		require.Equal(t, expected("m", 10), payloads(collected.take(key)))
 
-	cfg, err := newReadConfig([]ReadOption{CredentialsFrom("reader", lookUpTestPassword, "projects/p/secrets/other/versions/1")})
-	require.NoError(t, err)
-	_, err = cfg.clientOptions([]string{b.URL()}, id)
-	require.ErrorContains(t, err, "projects/p/secrets/other/versions/1 not found")
-	require.NotContains(t, fmt.Sprint(cfg), "s3cret")
+		cfg, err := newReadConfig([]ReadOption{CredentialsFrom("reader", lookUpTestPassword, "projects/p/secrets/other/versions/1")})
+		require.NoError(t, err)
+		_, err = cfg.dialSpec([]string{b.URL()}, id)
+		require.ErrorContains(t, err, "projects/p/secrets/other/versions/1 not found")
+		require.NotContains(t, fmt.Sprint(cfg), "s3cret")
 
-	_, err = newReadConfig([]ReadOption{CredentialsFrom("", lookUpTestPassword, "x")})
-	require.ErrorContains(t, err, "CredentialsFrom")
+		_, err = newReadConfig([]ReadOption{CredentialsFrom("", lookUpTestPassword, "x")})
+		require.ErrorContains(t, err, "CredentialsFrom")
+	})
 }
 
 // TLSClientCertFrom looks the client key up on the worker: the key is in
 // neither the pipeline nor the configuration, and a lookup that fails names
 // the key's reference.
 func TestReadMutualTLSKeyFrom(t *testing.T) {
-	c, err := certs.GenerateCerts(t.TempDir())
-	require.NoError(t, err)
-	b := startEmbedded(t, embeddedbroker.TLS(c.ServerCert, c.ServerKey), embeddedbroker.ClientCA(c.CAFile))
-	id := safeID(t)
-	primeSession(t, b.URL(), id+"-0", "mtls/#", 1)
-	publish(t, newClient(t, b.URL(), id+"-pub", true), 1, 10, fixedTopic("mtls/x"), "m")
-
-	opts := []ReadOption{ClientID(id), TLSCAFile(c.CAFile), TLSClientCertFrom(c.ClientCert, readTestKey, c.ClientKey)}
-	p, s := beam.NewPipelineWithRoot()
-	key := collect(s, t, Read(s, []string{b.TLSURL()}, []string{"mtls/#"}, append(opts, MaxRecords(10))...))
-	ptest.RunAndValidate(t, p)
-	require.Equal(t, expected("m", 10), payloads(collected.take(key)))
-
-	cfg, err := newReadConfig(opts)
-	require.NoError(t, err)
-	encoded, err := json.Marshal(cfg) // as the pipeline carries it
-	require.NoError(t, err)
-	pemOf := func(path string) string {
-		b, err := os.ReadFile(path)
+	eachProtocol(t, func(t *testing.T, v Option) {
+		c, err := certs.GenerateCerts(t.TempDir())
 		require.NoError(t, err)
-		return base64.StdEncoding.EncodeToString(b)
-	}
-	assert.Contains(t, string(encoded), pemOf(c.ClientCert))
-	assert.NotContains(t, string(encoded), pemOf(c.ClientKey), "the key must not travel with the pipeline")
+		b := startEmbedded(t, embeddedbroker.TLS(c.ServerCert, c.ServerKey), embeddedbroker.ClientCA(c.CAFile))
+		id := safeID(t)
+		primeSession(t, b.URL(), id+"-0", "mtls/#", 1)
+		publish(t, newClient(t, b.URL(), id+"-pub", true), 1, 10, fixedTopic("mtls/x"), "m")
 
-	missing := filepath.Join(t.TempDir(), "missing-key.pem")
-	cfg, err = newReadConfig([]ReadOption{TLSClientCertFrom(c.ClientCert, readTestKey, missing)})
-	require.NoError(t, err)
-	_, err = cfg.clientOptions([]string{b.TLSURL()}, id)
-	require.ErrorContains(t, err, "looking up the TLS client key "+missing)
+		opts := []ReadOption{v, ClientID(id), TLSCAFile(c.CAFile), TLSClientCertFrom(c.ClientCert, readTestKey, c.ClientKey)}
+		p, s := beam.NewPipelineWithRoot()
+		key := collect(s, t, Read(s, []string{b.TLSURL()}, []string{"mtls/#"}, append(opts, MaxRecords(10))...))
+		ptest.RunAndValidate(t, p)
+		require.Equal(t, expected("m", 10), payloads(collected.take(key)))
 
-	for _, o := range []ReadOption{
-		TLSClientCertFrom(c.ClientCert, nil, "ref"),
-		TLSClientCertFrom(c.ClientCert, readTestKey, ""),
-		TLSClientCertFrom(missing, readTestKey, "ref"),
-	} {
-		_, err = newReadConfig([]ReadOption{o})
-		require.ErrorContains(t, err, "TLSClientCertFrom")
-	}
+		cfg, err := newReadConfig(opts)
+		require.NoError(t, err)
+		encoded, err := json.Marshal(cfg) // as the pipeline carries it
+		require.NoError(t, err)
+		pemOf := func(path string) string {
+			b, err := os.ReadFile(path)
+			require.NoError(t, err)
+			return base64.StdEncoding.EncodeToString(b)
+		}
+		assert.Contains(t, string(encoded), pemOf(c.ClientCert))
+		assert.NotContains(t, string(encoded), pemOf(c.ClientKey), "the key must not travel with the pipeline")
+
+		missing := filepath.Join(t.TempDir(), "missing-key.pem")
+		cfg, err = newReadConfig([]ReadOption{TLSClientCertFrom(c.ClientCert, readTestKey, missing)})
+		require.NoError(t, err)
+		_, err = cfg.dialSpec([]string{b.TLSURL()}, id)
+		require.ErrorContains(t, err, "looking up the TLS client key "+missing)
+
+		for _, o := range []ReadOption{
+			TLSClientCertFrom(c.ClientCert, nil, "ref"),
+			TLSClientCertFrom(c.ClientCert, readTestKey, ""),
+			TLSClientCertFrom(missing, readTestKey, "ref"),
+		} {
+			_, err = newReadConfig([]ReadOption{o})
+			require.ErrorContains(t, err, "TLSClientCertFrom")
+		}
+	})
 }
 
 // A read whose broker cannot be reached says so while it runs

@@ -54,6 +54,13 @@ func TestMessageCoderRoundTrip(t *testing.T) {
 		{Topic: "devices/d1/telemetry", Payload: []byte(`{"t":1}`), QoS: 2, Retained: true, Duplicate: true,
 			ReceivedAt: time.Date(2026, 11, 24, 1, 2, 3, 456789, time.UTC)},
 		{Topic: "ü/ß", Payload: make([]byte, 70000), QoS: 1, Duplicate: true},
+		{Topic: "devices/d2/telemetry", Payload: []byte("x"), QoS: 1, ReceivedAt: time.Date(2026, 12, 3, 1, 2, 3, 4, time.UTC),
+			Properties: Properties{
+				UserProperties: UserProperties{{"site", "north"}, {"site", ""}, {"", "v"}}, ContentType: "application/json",
+				ResponseTopic: "replies/d2", CorrelationData: []byte{0, 1}, MessageExpiry: 90 * time.Second, PayloadUTF8: true,
+			}},
+		{Topic: "a", Payload: []byte("b"), Properties: Properties{PayloadUTF8: true}},
+		{Topic: "a", Payload: []byte("b"), Properties: Properties{MessageExpiry: time.Second}},
 	} {
 		got, err := decodeMessage(encodeMessage(m))
 		require.NoError(t, err)
@@ -62,11 +69,29 @@ func TestMessageCoderRoundTrip(t *testing.T) {
 		}
 		require.Equal(t, m, got)
 	}
-	enc := encodeMessage(Message{Topic: "a", Payload: []byte("b")})
-	for i := range enc {
-		_, err := decodeMessage(enc[:i])
-		require.Error(t, err, "truncated at %d", i)
+	for _, m := range []Message{{Topic: "a", Payload: []byte("b")}, {Topic: "a", Properties: Properties{UserProperties: UserProperties{{"k", "v"}}}}} {
+		enc := encodeMessage(m)
+		for i := range enc {
+			_, err := decodeMessage(enc[:i])
+			require.Error(t, err, "truncated at %d", i)
+		}
+		_, err := decodeMessage(append(enc, 0))
+		require.Error(t, err, "trailing byte")
 	}
+}
+
+// Messages without MQTT 5 properties encode as they did before the
+// properties existed, and what was encoded then decodes now: a pipeline
+// updated in place reads the elements its predecessor left in flight.
+func TestMessageCoderIsBackwardCompatible(t *testing.T) {
+	m := Message{Topic: "a/b", Payload: []byte("hi"), QoS: 1, Retained: true, ReceivedAt: time.Unix(0, 1_000_000_000).UTC()}
+	// topic, payload (length-prefixed), QoS, flags (retained), receive time
+	// in nanoseconds as a zig-zag varint: the form of the first coder.
+	old := []byte{3, 'a', '/', 'b', 2, 'h', 'i', 1, 1, 0x80, 0xa8, 0xd6, 0xb9, 0x07}
+	require.Equal(t, old, encodeMessage(m))
+	got, err := decodeMessage(old)
+	require.NoError(t, err)
+	require.Equal(t, m, got)
 }
 
 func TestTryReadNamesTheBadArgument(t *testing.T) {

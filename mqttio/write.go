@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"reflect"
@@ -13,12 +14,11 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
 func init() {
-	register.DoFn3x1[context.Context, Publication, func(PublishError), error](&writeFn{})
-	register.Emitter1[PublishError]()
+	register.DoFn4x1[context.Context, beam.EventTime, Publication, func(beam.EventTime, PublishError), error](&writeFn{})
+	register.Emitter2[beam.EventTime, PublishError]()
 }
 
 // Beam metrics of Write, in namespace "mqttio".
@@ -41,7 +41,11 @@ const defaultWriterID = "mqttbeam-w"
 // whose topic is invalid (empty, an empty level, a wildcard '+' or '#', NUL,
 // a leading '$', longer than 65535 bytes) or whose field values would change
 // the template's shape (missing, empty, or containing '/', '+', '#' or NUL)
-// goes to the returned PCollection instead of failing the job.
+// goes to the returned PCollection instead of failing the job. So does, with
+// MQTT 5, a publish the broker refuses (its reason code in the PublishError)
+// or would refuse for its size (larger than the maximum packet size of its
+// CONNACK). A PublishError keeps its Publication's timestamp; one found when
+// the bundle finishes is in the global window.
 //
 // Publishes are pipelined: up to MaxPending (default 1000) are in flight at a
 // time, and the bundle ends once the broker has acknowledged all of them
@@ -121,8 +125,8 @@ type writeFn struct {
 	key  string    // the connection settings, keying the worker's writer cache
 
 	// The current bundle's connection, from its first element on.
-	w      *writer
-	client mqtt.Client
+	w    *writer
+	conn brokerConn
 
 	pending   pendingQueue
 	timer     *time.Timer
@@ -133,11 +137,12 @@ type writeFn struct {
 
 // pendingPub is a publish awaiting the broker's acknowledgement.
 type pendingPub struct {
-	tok     mqtt.Token
-	topic   string
-	payload []byte
-	sent    time.Time
-	tries   int
+	tok   token
+	topic string
+	pub   Publication
+	at    beam.EventTime
+	sent  time.Time
+	tries int
 }
 
 // pendingQueue is a fixed-size FIFO of publishes, allocated once per DoFn.
@@ -146,9 +151,12 @@ type pendingQueue struct {
 	head, n int
 }
 
-func (q *pendingQueue) push(p pendingPub) {
-	q.buf[(q.head+q.n)%len(q.buf)] = p
+// push queues p and returns where it is, for the publish to refer to.
+func (q *pendingQueue) push(p pendingPub) *pendingPub {
+	slot := &q.buf[(q.head+q.n)%len(q.buf)]
+	*slot = p
 	q.n++
+	return slot
 }
 
 func (q *pendingQueue) pop() pendingPub {
@@ -193,7 +201,9 @@ func connectionKey(brokers []string, c *writeConfig) (string, error) {
 		PasswordRef               string
 		TLS                       tlsConfig
 		KeepAlive, ConnectTimeout time.Duration
-	}{brokers, c.ClientID, c.Username, c.Password, c.PasswordRef, c.TLS, c.KeepAlive, c.ConnectTimeout})
+		Protocol                  byte
+		AuthMethod                string
+	}{brokers, c.ClientID, c.Username, c.Password, c.PasswordRef, c.TLS, c.KeepAlive, c.ConnectTimeout, c.Protocol, c.AuthMethod})
 	if err != nil {
 		return "", fmt.Errorf("mqttio.Write: fingerprinting the connection: %w", err)
 	}
@@ -203,42 +213,42 @@ func connectionKey(brokers []string, c *writeConfig) (string, error) {
 
 // StartBundle drops what a failed earlier bundle may have left behind. (Beam
 // wants the emitter of ProcessElement here too; it is not used.)
-func (fn *writeFn) StartBundle(_ context.Context, _ func(PublishError)) {
+func (fn *writeFn) StartBundle(_ context.Context, _ func(beam.EventTime, PublishError)) {
 	fn.abort()
 	fn.published, fn.bytes = 0, 0
 }
 
 // ProcessElement publishes p, or emits it as a PublishError when its topic is
 // invalid. It waits only when MaxPending publishes are in flight.
-func (fn *writeFn) ProcessElement(ctx context.Context, p Publication, reject func(PublishError)) error {
+func (fn *writeFn) ProcessElement(ctx context.Context, at beam.EventTime, p Publication, reject func(beam.EventTime, PublishError)) error {
 	topic, err := fn.topic(&p)
 	if err != nil {
 		publishRejected.Inc(ctx, 1)
-		reject(PublishError{Publication: p, Reason: "invalid topic: " + err.Error()})
+		reject(at, PublishError{Publication: p, Reason: "invalid topic: " + err.Error()})
 		return nil
 	}
-	if fn.client == nil {
+	if fn.conn == nil {
 		if err := fn.acquire(ctx); err != nil {
 			return err
 		}
 	}
 	if fn.pending.n == len(fn.pending.buf) {
-		if err := fn.drain(ctx, fn.pending.n-1); err != nil {
+		if err := fn.drain(ctx, fn.pending.n-1, reject); err != nil {
 			fn.abort()
 			return err
 		}
 	}
-	fn.publish(pendingPub{topic: topic, payload: p.Payload, tries: 1})
+	fn.publish(ctx, pendingPub{topic: topic, pub: p, at: at, tries: 1})
 	return nil
 }
 
 // FinishBundle waits until the broker has acknowledged every publish of the
 // bundle.
-func (fn *writeFn) FinishBundle(ctx context.Context, _ func(PublishError)) error {
+func (fn *writeFn) FinishBundle(ctx context.Context, reject func(beam.EventTime, PublishError)) error {
 	if fn.w == nil {
 		return nil
 	}
-	err := fn.drain(ctx, 0)
+	err := fn.drain(ctx, 0, reject)
 	messagesPublished.Inc(ctx, fn.published)
 	bytesPublished.Inc(ctx, fn.bytes)
 	fn.abort()
@@ -260,12 +270,12 @@ func (fn *writeFn) topic(p *Publication) (string, error) {
 // acquire takes the worker's connection for this bundle.
 func (fn *writeFn) acquire(ctx context.Context) error {
 	w := writers.acquire(fn.key, fn.idBase(), func(id string) *writer { return newWriter(id, fn.key, fn.Brokers, fn.Cfg) })
-	client, err := w.connect(ctx)
+	conn, err := w.connect(ctx)
 	if err != nil {
 		writers.release(w)
 		return fmt.Errorf("mqttio.Write: %w", err)
 	}
-	fn.w, fn.client = w, client
+	fn.w, fn.conn = w, conn
 	return nil
 }
 
@@ -281,28 +291,34 @@ func (fn *writeFn) abort() {
 	fn.pending.reset()
 	if fn.w != nil {
 		writers.release(fn.w)
-		fn.w, fn.client = nil, nil
+		fn.w, fn.conn = nil, nil
 	}
 }
 
-func (fn *writeFn) publish(p pendingPub) {
+func (fn *writeFn) publish(ctx context.Context, p pendingPub) {
 	p.sent = time.Now()
-	p.tok = fn.client.Publish(p.topic, fn.Cfg.QoS, fn.Cfg.Retain, p.payload)
-	fn.pending.push(p)
+	slot := fn.pending.push(p)
+	slot.tok = fn.conn.publish(ctx, slot.topic, fn.Cfg.QoS, fn.Cfg.Retain, &slot.pub)
 }
 
 // drain waits for the oldest publishes until at most keep are pending,
-// publishing failed ones again until they run out of tries. The backoff is
-// shared: publishes that failed together (a lost connection) are retried
-// together after one backoff.
-func (fn *writeFn) drain(ctx context.Context, keep int) error {
+// publishing failed ones again until they run out of tries, on a new
+// connection when the connection was lost. The backoff is shared: publishes
+// that failed together (a lost connection) are retried together after one
+// backoff. A publish the broker refused goes to reject.
+func (fn *writeFn) drain(ctx context.Context, keep int, reject func(beam.EventTime, PublishError)) error {
 	for fn.pending.n > keep {
 		p := fn.pending.pop()
 		err := fn.await(ctx, &p)
+		var refused *refusedError
 		switch {
 		case err == nil:
 			fn.published++
-			fn.bytes += int64(len(p.payload))
+			fn.bytes += int64(len(p.pub.Payload))
+			continue
+		case errors.As(err, &refused):
+			publishRejected.Inc(ctx, 1)
+			reject(p.at, PublishError{Publication: p.pub, Reason: err.Error(), ReasonCode: refused.code})
 			continue
 		case ctx.Err() != nil:
 			return fmt.Errorf("mqttio.Write: waiting for the broker to acknowledge a publish to topic %q: %w", p.topic, ctx.Err())
@@ -315,9 +331,14 @@ func (fn *writeFn) drain(ctx context.Context, keep int) error {
 			}
 			fn.backedOff = time.Now()
 		}
+		conn, err := fn.w.connect(ctx)
+		if err != nil {
+			return fmt.Errorf("mqttio.Write: reconnecting to retry a publish to topic %q: %w", p.topic, err)
+		}
+		fn.conn = conn
 		publishRetries.Inc(ctx, 1)
 		p.tries++
-		fn.publish(p)
+		fn.publish(ctx, p)
 	}
 	return nil
 }

@@ -37,8 +37,10 @@ func newWriteConfig(opts []WriteOption) (writeConfig, error) {
 		PublishTries: 5,
 		PublishWait:  30 * time.Second,
 	}
-	err := optcheck.Apply("mqttio", &cfg, opts, "WriteOption", WriteOption.applyWrite)
-	return cfg, err
+	if err := optcheck.Apply("mqttio", &cfg, opts, "WriteOption", WriteOption.applyWrite); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.checkVersion()
 }
 
 // Retain sets the retain flag on published messages.

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
 // processSuffix makes writer client ids unique per worker process.
@@ -23,7 +22,7 @@ var processSuffix = func() string {
 
 // writers is the per-worker cache of writer connections, keyed by their
 // connection settings. Bundles running at the same time share a connection
-// (paho's client is safe for concurrent use); one that nobody has used for
+// (brokerConn is safe for concurrent use); one that nobody has used for
 // SessionIdle is closed.
 var writers = writerCache{m: map[string]*writer{}, closing: map[string]bool{}}
 
@@ -45,10 +44,11 @@ type writer struct {
 	idle  *time.Timer
 
 	connMu sync.Mutex // serializes connecting and closing
-	client mqtt.Client
+	conn   brokerConn
 
 	mu   sync.Mutex
-	lost error // why the connection was lost, while paho reconnects
+	gen  uint64 // counts the connections
+	lost error  // why the current connection was lost, until the next one
 
 	closed chan struct{} // closed once closed and its client id is free again
 }
@@ -121,39 +121,42 @@ func (c *writerCache) release(w *writer) {
 	w.idle = timer
 }
 
-// connect returns the writer's client, connecting it first if needed. A
-// failed connection is tried again with backoff up to PublishTries times,
-// unless retrying cannot help (see isPermanent). Once connected, paho
-// reconnects by itself: a writer's client id is its own, so no other
-// connection competes for it.
-func (w *writer) connect(ctx context.Context) (mqtt.Client, error) {
+// connect returns the writer's connection, connecting it first if it has
+// none or lost it. A failed connection is tried again with backoff up to
+// PublishTries times, unless retrying cannot help (see isPermanent). A
+// writer's client id is its own, so no other connection competes for it.
+func (w *writer) connect(ctx context.Context) (brokerConn, error) {
 	w.connMu.Lock()
 	defer w.connMu.Unlock()
-	if w.client != nil {
-		return w.client, nil
+	if w.conn != nil {
+		lost := w.lostErr()
+		if lost == nil {
+			return w.conn, nil
+		}
+		w.conn.close()
+		w.conn = nil
 	}
 	for try := 1; ; try++ {
-		opts, err := w.cfg.clientOptions(w.brokers, w.id)
+		spec, err := w.cfg.dialSpec(w.brokers, w.id)
 		if err != nil {
 			return nil, err
 		}
-		opts.SetCleanSession(true).
-			SetProtocolVersion(4).
-			SetAutoReconnect(true).
-			SetMaxReconnectInterval(10 * time.Second).
-			SetOnConnectHandler(func(mqtt.Client) { w.setLost(nil) }).
-			SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-				w.setLost(err)
-				log.Warnf(context.Background(), "mqttio: writer %s lost its connection, reconnecting: %v", w.id, err)
-			})
-		client := mqtt.NewClient(opts)
-		err = wait(ctx, client.Connect(), w.cfg.ConnectTimeout+time.Second)
+		w.mu.Lock()
+		w.gen++
+		gen := w.gen
+		w.lost = nil
+		w.mu.Unlock()
+		spec.onLost = func(err error) { w.setLost(gen, err) }
+		spec.publishWait = w.cfg.PublishWait
+		conn, err := w.cfg.dial(ctx, &spec)
 		if err == nil {
-			w.client = client
-			return client, nil
+			if err := w.cfg.fits(conn.limits()); err != nil {
+				conn.close()
+				return nil, &permanentError{fmt.Errorf("connecting to %s as client %q: %w", strings.Join(w.brokers, ","), w.id, err)}
+			}
+			w.conn = conn
+			return conn, nil
 		}
-		client.Disconnect(0)
-		err = classifyConnectError(w.brokers, w.id, err)
 		if isPermanent(err) || try >= w.cfg.PublishTries || ctx.Err() != nil {
 			return nil, err
 		}
@@ -163,21 +166,30 @@ func (w *writer) connect(ctx context.Context) (mqtt.Client, error) {
 	}
 }
 
-func (w *writer) setLost(err error) {
+// setLost records why connection gen was lost; the next connect replaces
+// it.
+func (w *writer) setLost(gen uint64, err error) {
 	w.mu.Lock()
-	w.lost = err
-	w.mu.Unlock()
+	defer w.mu.Unlock()
+	if w.gen == gen && w.lost == nil {
+		w.lost = err
+		log.Warnf(context.Background(), "mqttio: writer %s lost its connection, reconnecting when it publishes next: %v", w.id, err)
+	}
+}
+
+func (w *writer) lostErr() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lost
 }
 
 // publishFailed is the error of a publish that ran out of tries.
 func (w *writer) publishFailed(topic string, tries int, err error) error {
-	w.mu.Lock()
-	lost := w.lost
-	w.mu.Unlock()
+	lost := w.lostErr()
 	const format = "mqttio.Write: publishing to topic %q on %s as client %q failed after %d attempts: %w"
 	brokers := strings.Join(w.brokers, ",")
 	if lost != nil {
-		return fmt.Errorf(format+" (the connection was lost: %v; reconnecting)", topic, brokers, w.id, tries, err, lost)
+		return fmt.Errorf(format+" (the connection was lost: %v)", topic, brokers, w.id, tries, err, lost)
 	}
 	return fmt.Errorf(format, topic, brokers, w.id, tries, err)
 }
@@ -186,10 +198,10 @@ func (w *writer) publishFailed(topic string, tries int, err error) error {
 // publishes, so nothing is left to send.
 func (w *writer) close() {
 	w.connMu.Lock()
-	client := w.client
-	w.client = nil
+	conn := w.conn
+	w.conn = nil
 	w.connMu.Unlock()
-	if client != nil {
-		client.Disconnect(250)
+	if conn != nil {
+		conn.close()
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mqttbeam/mqttbeam/internal/brokertest"
@@ -41,36 +40,38 @@ func numberedPublications(n int, topic func(int) string) []Publication {
 }
 
 func TestWriteQoS(t *testing.T) {
-	for _, qos := range []byte{0, 1, 2} {
-		t.Run(fmt.Sprintf("QoS%d", qos), func(t *testing.T) {
-			b := startEmbedded(t)
-			id := safeID(t)
-			in := subscribe(t, b.URL(), id+"-sub", "write/#")
-			topic := func(i int) string { return fmt.Sprintf("write/d%d/commands", i%3) }
+	eachProtocol(t, func(t *testing.T, v Option) {
+		for _, qos := range []byte{0, 1, 2} {
+			t.Run(fmt.Sprintf("QoS%d", qos), func(t *testing.T) {
+				b := startEmbedded(t)
+				id := safeID(t)
+				in := subscribe(t, b.URL(), id+"-sub", "write/#")
+				topic := func(i int) string { return fmt.Sprintf("write/d%d/commands", i%3) }
 
-			p, s := beam.NewPipelineWithRoot()
-			pubs := beam.CreateList(s, numberedPublications(100, topic))
-			rejected := Write(s, []string{b.URL()}, pubs, QoS(int(qos)), ClientID(id), MaxPending(7))
-			passert.Empty(s, rejected)
-			res := ptest.RunAndValidate(t, p)
+				p, s := beam.NewPipelineWithRoot()
+				pubs := beam.CreateList(s, numberedPublications(100, topic))
+				rejected := Write(s, []string{b.URL()}, pubs, v, QoS(int(qos)), ClientID(id), MaxPending(7))
+				passert.Empty(s, rejected)
+				res := ptest.RunAndValidate(t, p)
 
-			got := in.Next(t, 100)
-			payloads := brokertest.Payloads(got)
-			sort.Strings(payloads)
-			require.Equal(t, expected("m", 100), payloads)
-			for _, m := range got {
-				var i int
-				_, err := fmt.Sscanf(string(m.Payload()), "m-%d", &i)
-				require.NoError(t, err)
-				require.Equal(t, topic(i), m.Topic())
-				require.Equal(t, qos, m.Qos())
-				require.False(t, m.Retained())
-			}
-			require.Equal(t, int64(100), counter(t, res, "messages_published"))
-			require.Equal(t, int64(100*len("m-00")-10), counter(t, res, "bytes_published"))
-			require.Zero(t, counter(t, res, "publish_rejected"))
-		})
-	}
+				got := in.Next(t, 100)
+				payloads := brokertest.Payloads(got)
+				sort.Strings(payloads)
+				require.Equal(t, expected("m", 100), payloads)
+				for _, m := range got {
+					var i int
+					_, err := fmt.Sscanf(string(m.Payload()), "m-%d", &i)
+					require.NoError(t, err)
+					require.Equal(t, topic(i), m.Topic())
+					require.Equal(t, qos, m.Qos())
+					require.False(t, m.Retained())
+				}
+				require.Equal(t, int64(100), counter(t, res, "messages_published"))
+				require.Equal(t, int64(100*len("m-00")-10), counter(t, res, "bytes_published"))
+				require.Zero(t, counter(t, res, "publish_rejected"))
+			})
+		}
+	})
 }
 
 func TestWriteTopicTemplate(t *testing.T) {
@@ -186,45 +187,51 @@ func TestWriteRejectsInvalidElements(t *testing.T) {
 }
 
 func TestWriteRetain(t *testing.T) {
-	b := startEmbedded(t)
-	id := safeID(t)
-	topic := "retained/" + id
+	eachProtocol(t, func(t *testing.T, v Option) {
+		b := startEmbedded(t)
+		id := safeID(t)
+		topic := "retained/" + id
 
-	p, s := beam.NewPipelineWithRoot()
-	pubs := beam.CreateList(s, []Publication{{Topic: topic, Payload: []byte("kept")}})
-	passert.Empty(s, Write(s, []string{b.URL()}, pubs, ClientID(id), Retain(true)))
-	ptest.RunAndValidate(t, p)
+		p, s := beam.NewPipelineWithRoot()
+		pubs := beam.CreateList(s, []Publication{{Topic: topic, Payload: []byte("kept")}})
+		passert.Empty(s, Write(s, []string{b.URL()}, pubs, v, ClientID(id), Retain(true)))
+		ptest.RunAndValidate(t, p)
 
-	// A subscriber that comes after the publish still gets the message.
-	got := subscribe(t, b.URL(), id+"-late", topic).Next(t, 1)
-	require.Equal(t, "kept", string(got[0].Payload()))
-	require.True(t, got[0].Retained())
+		// A subscriber that comes after the publish still gets the message.
+		got := subscribe(t, b.URL(), id+"-late", topic).Next(t, 1)
+		require.Equal(t, "kept", string(got[0].Payload()))
+		require.True(t, got[0].Retained())
+	})
 }
 
 func TestWriteUnreachableBrokerFails(t *testing.T) {
-	url := closedPortURL(t)
+	eachProtocol(t, func(t *testing.T, v Option) {
+		url := closedPortURL(t)
 
-	p, s := beam.NewPipelineWithRoot()
-	pubs := beam.CreateList(s, []Publication{{Topic: "a/b", Payload: []byte("x")}})
-	Write(s, []string{url}, pubs, ClientID(safeID(t)), PublishRetry(2, 500*time.Millisecond), ConnectTimeout(500*time.Millisecond))
-	start := time.Now()
-	err := ptest.Run(p)
-	require.Error(t, err)
-	require.Contains(t, err.Error(), "connecting to "+url)
-	require.Less(t, time.Since(start), testTimeout)
+		p, s := beam.NewPipelineWithRoot()
+		pubs := beam.CreateList(s, []Publication{{Topic: "a/b", Payload: []byte("x")}})
+		Write(s, []string{url}, pubs, v, ClientID(safeID(t)), PublishRetry(2, 500*time.Millisecond), ConnectTimeout(500*time.Millisecond))
+		start := time.Now()
+		err := ptest.Run(p)
+		require.Error(t, err)
+		require.Contains(t, err.Error(), "connecting to "+url)
+		require.Less(t, time.Since(start), testTimeout)
+	})
 }
 
 func TestWriteWrongCredentialsFails(t *testing.T) {
-	const password = "not-the-password-7f3a"
-	b := startEmbedded(t, embeddedbroker.Auth("u", "p"))
+	eachProtocol(t, func(t *testing.T, v Option) {
+		const password = "not-the-password-7f3a"
+		b := startEmbedded(t, embeddedbroker.Auth("u", "p"))
 
-	p, s := beam.NewPipelineWithRoot()
-	pubs := beam.CreateList(s, []Publication{{Topic: "a/b", Payload: []byte("x")}})
-	Write(s, []string{b.URL()}, pubs, ClientID(safeID(t)), Credentials("u", password))
-	err := ptest.Run(p)
-	require.Error(t, err)
-	require.Contains(t, err.Error(), "bad user name or password")
-	require.NotContains(t, err.Error(), password)
+		p, s := beam.NewPipelineWithRoot()
+		pubs := beam.CreateList(s, []Publication{{Topic: "a/b", Payload: []byte("x")}})
+		Write(s, []string{b.URL()}, pubs, v, ClientID(safeID(t)), Credentials("u", password))
+		err := ptest.Run(p)
+		require.Error(t, err)
+		require.Contains(t, err.Error(), "bad user name or password")
+		require.NotContains(t, err.Error(), password)
+	})
 }
 
 func TestTryWriteRejectsBadArguments(t *testing.T) {
@@ -258,7 +265,7 @@ func TestTryWriteRejectsBadArguments(t *testing.T) {
 	}
 }
 
-// fakeToken is a paho token the test completes.
+// fakeToken is a token the test completes.
 type fakeToken struct {
 	once    sync.Once
 	done    chan struct{}
@@ -286,22 +293,11 @@ func (tok *fakeToken) Error() error {
 	return tok.err
 }
 
-func (tok *fakeToken) Wait() bool { <-tok.done; return true }
-
-func (tok *fakeToken) WaitTimeout(d time.Duration) bool {
-	select {
-	case <-tok.done:
-		return true
-	case <-time.After(d):
-		return false
-	}
-}
-
-// fakeClient is a paho client whose publishes complete as outcome says:
-// with an error, successfully (nil), or never (errPending) until the test
-// completes them. Other methods panic.
+// fakeClient is a broker connection whose publishes complete as outcome
+// says: with an error, successfully (nil), or never (errPending) until the
+// test completes them. It cannot subscribe.
 type fakeClient struct {
-	mqtt.Client
+	brokerConn
 	outcome func(topic string, attempt int) error
 	waiting chan *fakeToken
 
@@ -318,7 +314,7 @@ func newFakeClient(outcome func(topic string, attempt int) error) *fakeClient {
 	return &fakeClient{outcome: outcome, waiting: make(chan *fakeToken, 1000), attempts: map[string]int{}}
 }
 
-func (c *fakeClient) Publish(topic string, _ byte, _ bool, _ any) mqtt.Token {
+func (c *fakeClient) publish(_ context.Context, topic string, _ byte, _ bool, _ *Publication) token {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	done := 0
@@ -338,7 +334,9 @@ func (c *fakeClient) Publish(topic string, _ byte, _ bool, _ any) mqtt.Token {
 	return tok
 }
 
-func (c *fakeClient) Disconnect(uint) {}
+func (c *fakeClient) close() {}
+
+func (c *fakeClient) limits() connLimits { return connLimits{maxQoS: 2} }
 
 func (c *fakeClient) token(i int) *fakeToken {
 	c.mu.Lock()
@@ -353,14 +351,14 @@ func (c *fakeClient) published() int {
 }
 
 // newFakeWriteFn returns a set-up writeFn whose worker connection is c.
-func newFakeWriteFn(t *testing.T, c mqtt.Client, opts ...WriteOption) *writeFn {
+func newFakeWriteFn(t *testing.T, c brokerConn, opts ...WriteOption) *writeFn {
 	t.Helper()
 	fn, err := newWriteFn([]string{"tcp://broker.invalid:1883"}, append(opts, ClientID(safeID(t))))
 	require.NoError(t, err)
 	require.NoError(t, fn.Setup())
 	writers.mu.Lock()
 	w := newWriter(safeID(t), fn.key, fn.Brokers, fn.Cfg)
-	w.client = c
+	w.conn = c
 	writers.m[fn.key] = w
 	writers.mu.Unlock()
 	t.Cleanup(func() {
@@ -375,8 +373,8 @@ func newFakeWriteFn(t *testing.T, c mqtt.Client, opts ...WriteOption) *writeFn {
 	return fn
 }
 
-func noReject(t *testing.T) func(PublishError) {
-	return func(e PublishError) { t.Errorf("unexpected rejection: %s", e.Reason) }
+func noReject(t *testing.T) func(beam.EventTime, PublishError) {
+	return func(_ beam.EventTime, e PublishError) { t.Errorf("unexpected rejection: %s", e.Reason) }
 }
 
 func receive(t *testing.T, ch <-chan error) error {
@@ -398,13 +396,13 @@ func TestWritePipelinesPublishes(t *testing.T) {
 
 	fn.StartBundle(ctx, noReject(t))
 	for i := range 3 {
-		require.NoError(t, fn.ProcessElement(ctx, pub(i), noReject(t)))
+		require.NoError(t, fn.ProcessElement(ctx, 0, pub(i), noReject(t)))
 	}
 	require.Equal(t, 3, c.published(), "publishes go out without waiting for acknowledgements")
 
 	// With MaxPending in flight, the next element waits for the oldest.
 	done := make(chan error, 1)
-	go func() { done <- fn.ProcessElement(ctx, pub(3), noReject(t)) }()
+	go func() { done <- fn.ProcessElement(ctx, 0, pub(3), noReject(t)) }()
 	require.Same(t, c.token(0), <-c.waiting)
 	require.Equal(t, 3, c.published())
 	c.token(0).complete(nil)
@@ -431,7 +429,7 @@ func TestWriteRetriesFailedPublishes(t *testing.T) {
 	ctx := context.Background()
 	fn.StartBundle(ctx, noReject(t))
 	for _, topic := range []string{"t/a", "t/flaky", "t/b"} {
-		require.NoError(t, fn.ProcessElement(ctx, Publication{Topic: topic}, noReject(t)))
+		require.NoError(t, fn.ProcessElement(ctx, 0, Publication{Topic: topic}, noReject(t)))
 	}
 	require.NoError(t, fn.FinishBundle(ctx, noReject(t)))
 	require.Equal(t, map[string]int{"t/a": 1, "t/flaky": 3, "t/b": 1}, c.attempts)
@@ -451,7 +449,7 @@ func TestWriteFailsAfterTries(t *testing.T) {
 			fn := newFakeWriteFn(t, client, PublishRetry(3, 50*time.Millisecond))
 			ctx := context.Background()
 			fn.StartBundle(ctx, noReject(t))
-			require.NoError(t, fn.ProcessElement(ctx, Publication{Topic: "t/bad"}, noReject(t)))
+			require.NoError(t, fn.ProcessElement(ctx, 0, Publication{Topic: "t/bad"}, noReject(t)))
 			err := fn.FinishBundle(ctx, noReject(t))
 			require.ErrorContains(t, err, `mqttio.Write: publishing to topic "t/bad"`)
 			require.ErrorContains(t, err, "failed after 3 attempts: "+c.want)
@@ -462,57 +460,61 @@ func TestWriteFailsAfterTries(t *testing.T) {
 }
 
 func TestWritersShareConnectionsAndCloseWhenIdle(t *testing.T) {
-	b := startEmbedded(t)
-	id := safeID(t)
-	ctx := context.Background()
-	newFn := func(opts ...WriteOption) *writeFn {
-		fn, err := newWriteFn([]string{b.URL()}, append(opts, ClientID(id), SessionIdle(50*time.Millisecond)))
-		require.NoError(t, err)
-		require.NoError(t, fn.Setup())
-		fn.StartBundle(ctx, noReject(t))
-		return fn
-	}
-	a, same, other := newFn(), newFn(), newFn(Credentials("someone", "x"))
-	for _, fn := range []*writeFn{a, same, other} {
-		require.NoError(t, fn.acquire(ctx))
-	}
-	require.Same(t, a.w, same.w, "bundles with the same settings share a connection")
-	require.Same(t, a.client, same.client)
-	require.NotSame(t, a.w, other.w)
-	require.Regexp(t, "^"+regexp.QuoteMeta(id)+"-[0-9a-f]{8}$", a.w.id)
-	require.Equal(t, a.w.id+"-2", other.w.id, "client ids are unique in the process")
+	eachProtocol(t, func(t *testing.T, v Option) {
+		b := startEmbedded(t)
+		id := safeID(t)
+		ctx := context.Background()
+		newFn := func(opts ...WriteOption) *writeFn {
+			fn, err := newWriteFn([]string{b.URL()}, append(opts, v, ClientID(id), SessionIdle(50*time.Millisecond)))
+			require.NoError(t, err)
+			require.NoError(t, fn.Setup())
+			fn.StartBundle(ctx, noReject(t))
+			return fn
+		}
+		a, same, other := newFn(), newFn(), newFn(Credentials("someone", "x"))
+		for _, fn := range []*writeFn{a, same, other} {
+			require.NoError(t, fn.acquire(ctx))
+		}
+		require.Same(t, a.w, same.w, "bundles with the same settings share a connection")
+		require.Same(t, a.conn, same.conn)
+		require.NotSame(t, a.w, other.w)
+		require.Regexp(t, "^"+regexp.QuoteMeta(id)+"-[0-9a-f]{8}$", a.w.id)
+		require.Equal(t, a.w.id+"-2", other.w.id, "client ids are unique in the process")
 
-	w := a.w
-	require.NoError(t, a.FinishBundle(ctx, noReject(t)))
-	require.NoError(t, same.FinishBundle(ctx, noReject(t)))
-	require.NoError(t, other.FinishBundle(ctx, noReject(t)))
-	select {
-	case <-w.closed:
-	case <-time.After(testTimeout):
-		t.Fatal("the idle connection was not closed")
-	}
-	writers.mu.Lock()
-	_, cached := writers.m[a.key]
-	writers.mu.Unlock()
-	require.False(t, cached)
+		w := a.w
+		require.NoError(t, a.FinishBundle(ctx, noReject(t)))
+		require.NoError(t, same.FinishBundle(ctx, noReject(t)))
+		require.NoError(t, other.FinishBundle(ctx, noReject(t)))
+		select {
+		case <-w.closed:
+		case <-time.After(testTimeout):
+			t.Fatal("the idle connection was not closed")
+		}
+		writers.mu.Lock()
+		_, cached := writers.m[a.key]
+		writers.mu.Unlock()
+		require.False(t, cached)
 
-	// A later bundle connects again, under the same client id.
-	in := subscribe(t, b.URL(), id+"-sub", "again")
-	again := newFn()
-	require.NoError(t, again.ProcessElement(ctx, Publication{Topic: "again", Payload: []byte("x")}, noReject(t)))
-	require.NotSame(t, w, again.w)
-	require.Equal(t, w.id, again.w.id)
-	require.NoError(t, again.FinishBundle(ctx, noReject(t)))
-	require.Equal(t, "x", string(in.Next(t, 1)[0].Payload()))
+		// A later bundle connects again, under the same client id.
+		in := subscribe(t, b.URL(), id+"-sub", "again")
+		again := newFn()
+		require.NoError(t, again.ProcessElement(ctx, 0, Publication{Topic: "again", Payload: []byte("x")}, noReject(t)))
+		require.NotSame(t, w, again.w)
+		require.Equal(t, w.id, again.w.id)
+		require.NoError(t, again.FinishBundle(ctx, noReject(t)))
+		require.Equal(t, "x", string(in.Next(t, 1)[0].Payload()))
+	})
 }
 
 // doneClient answers every publish with the same completed token.
 type doneClient struct {
-	mqtt.Client
+	brokerConn
 	tok *fakeToken
 }
 
-func (c *doneClient) Publish(string, byte, bool, any) mqtt.Token { return c.tok }
+func (c *doneClient) publish(context.Context, string, byte, bool, *Publication) token { return c.tok }
+
+func (c *doneClient) close() {}
 
 func TestWritePublishPathAllocations(t *testing.T) {
 	tok := &fakeToken{done: make(chan struct{})}
@@ -534,7 +536,7 @@ func TestWritePublishPathAllocations(t *testing.T) {
 			fn.StartBundle(ctx, noReject(t))
 			reject := noReject(t)
 			allocs := testing.AllocsPerRun(1000, func() {
-				if err := fn.ProcessElement(ctx, c.pub, reject); err != nil {
+				if err := fn.ProcessElement(ctx, 0, c.pub, reject); err != nil {
 					t.Fatal(err)
 				}
 			})

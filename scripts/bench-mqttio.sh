@@ -31,6 +31,16 @@
 #                                  then read by mqttio.Read: rate and the
 #                                  process's peak RSS (VmHWM), before and after
 #
+# and the same at MQTT 5 (-mqtt-version 5): plain paho.golang next to
+# mqttio.Read and mqttio.Write with ProtocolVersion(5), named with a 5
+# (raw_paho5_qos0 / read5_qos0, raw_paho5_qos1_{default,raised}_inflight /
+# read5_qos1_{default,raised}_inflight, raw_paho5_publish_qos1 /
+# write5_qos1, backlog5). The publishers of the read phases speak MQTT 3.1.1
+# at both versions. The MQTT 5 readers get no InflightWindow: they announce
+# their default window (1000, MaxBuffered) and checkpoint on the broker's
+# Receive Maximum from CONNACK (its max_inflight_messages). The QoS 1 read
+# phases on the raised broker alternate between the versions REPEAT times.
+#
 # Each phase also reports the CPU time its process (publishers included) used
 # per message, *_cpu_us_per_msg, which suffers less than the rates when other
 # processes compete for the cores.
@@ -45,8 +55,11 @@
 # The output ends with one name=value line per figure, then the ratios
 # (mqttio over paho, same run): write_qos1_ratio,
 # read_qos1_default_inflight_ratio, read_qos1_raised_inflight_ratio (each over
-# the plain paho QoS 1 subscriber on the same broker), and last
-# read_qos0_ratio. Targets: read_qos0_ratio >= 0.9, write_qos1_ratio >= 0.8.
+# the plain paho QoS 1 subscriber on the same broker), their MQTT 5 twins
+# (write5_qos1_ratio, read5_..._ratio, over plain paho.golang), MQTT 5 over
+# MQTT 3.1.1 (read5_vs_v3_qos0, read5_vs_v3_qos1_{default,raised}_inflight,
+# write5_vs_v3_qos1), and last read_qos0_ratio. Targets: read_qos0_ratio >=
+# 0.9, write_qos1_ratio >= 0.8, read5_vs_v3_qos1_raised_inflight >= 0.9.
 # Progress and logs go to stderr.
 set -euo pipefail
 
@@ -71,7 +84,7 @@ Benchmarks mqttio.Read and mqttio.Write against Mosquitto on loopback.
   -h                  show this help
 
 Needs go and mosquitto (apt-get install -y mosquitto mosquitto-clients).
-Takes about 4 minutes with the defaults on 2 cores.
+Takes about 8 minutes with the defaults on 2 cores.
 EOF
 }
 
@@ -182,24 +195,43 @@ done
 phase raw_paho_qos0_buffered_conn "$t" rawsub -broker "$default_url" -qos 0 "${n[@]}" -buffered-conn -name raw_paho_qos0_buffered_conn
 phase read_qos0_terminal_stage "$t" read -broker "$default_url" -qos 0 "${n[@]}" -terminal -name read_qos0_terminal_stage
 
+for ((r = 1; r <= REPEAT; r++)); do
+	phase "raw_paho5_qos0_run$r" "$t" rawsub -mqtt-version 5 -broker "$default_url" -qos 0 "${n[@]}" -name raw_paho5_qos0
+	phase "read5_qos0_run$r" "$t" read -mqtt-version 5 -broker "$default_url" -qos 0 "${n[@]}" -name read5_qos0
+done
+
 phase raw_paho_qos1_default_inflight "$t" rawsub -broker "$default_url" -qos 1 "${n[@]}" -name raw_paho_qos1_default_inflight
 phase read_qos1_default_inflight "$t" read -broker "$default_url" -qos 1 -window 20 "${n[@]}" -name read_qos1_default_inflight
+phase raw_paho5_qos1_default_inflight "$t" rawsub -mqtt-version 5 -broker "$default_url" -qos 1 "${n[@]}" -name raw_paho5_qos1_default_inflight
+phase read5_qos1_default_inflight "$t" read -mqtt-version 5 -broker "$default_url" -qos 1 -window 0 "${n[@]}" -name read5_qos1_default_inflight
 phase raw_paho_qos1_raised_inflight "$t" rawsub -broker "$raised_url" -qos 1 "${n[@]}" -name raw_paho_qos1_raised_inflight
-phase read_qos1_raised_inflight "$t" read -broker "$raised_url" -qos 1 -window "$RAISED_INFLIGHT" "${n[@]}" -name read_qos1_raised_inflight
+phase raw_paho5_qos1_raised_inflight "$t" rawsub -mqtt-version 5 -broker "$raised_url" -qos 1 "${n[@]}" -name raw_paho5_qos1_raised_inflight
+for ((r = 1; r <= REPEAT; r++)); do
+	phase "read_qos1_raised_inflight_run$r" "$t" read -broker "$raised_url" -qos 1 -window "$RAISED_INFLIGHT" "${n[@]}" -name read_qos1_raised_inflight
+	phase "read5_qos1_raised_inflight_run$r" "$t" read -mqtt-version 5 -broker "$raised_url" -qos 1 -window 0 "${n[@]}" -name read5_qos1_raised_inflight
+done
 
 for ((r = 1; r <= REPEAT; r++)); do
 	phase "raw_paho_publish_qos1_run$r" "$t" rawpub -broker "$default_url" -qos 1 "${n[@]}" -name raw_paho_publish_qos1
 	phase "write_qos1_run$r" "$t" write -broker "$default_url" -qos 1 "${n[@]}" -name write_qos1
+	phase "raw_paho5_publish_qos1_run$r" "$t" rawpub -mqtt-version 5 -broker "$default_url" -qos 1 "${n[@]}" -name raw_paho5_publish_qos1
+	phase "write5_qos1_run$r" "$t" write -mqtt-version 5 -broker "$default_url" -qos 1 "${n[@]}" -name write5_qos1
 done
 phase write_qos1_terminal_stage "$t" write -broker "$default_url" -qos 1 "${n[@]}" -terminal -name write_qos1_terminal_stage
 
 if ((BACKLOG > 0)); then
 	bt=$((BACKLOG / 4000 > 180 ? BACKLOG / 4000 : 180))
-	id=mqttiobench-backlog-$$
-	phase backlog_fill "$bt" backlog-fill -broker "$raised_url" -id "$id" -n "$BACKLOG"
-	if [[ " ${failed[*]} " != *" backlog_fill "* ]]; then
-		phase backlog_read "$bt" backlog-read -broker "$raised_url" -id "$id" -n "$BACKLOG" -window "$RAISED_INFLIGHT"
-	fi
+	for v in 3 5; do
+		name=backlog
+		((v == 5)) && name=backlog5
+		id=mqttiobench-$name-$$
+		phase "${name}_fill" "$bt" backlog-fill -broker "$raised_url" -id "$id" -n "$BACKLOG" -name "$name"
+		if [[ " ${failed[*]} " != *" ${name}_fill "* ]]; then
+			window=$RAISED_INFLIGHT
+			((v == 5)) && window=0
+			phase "${name}_read" "$bt" backlog-read -mqtt-version "$v" -broker "$raised_url" -id "$id" -n "$BACKLOG" -window "$window" -name "$name"
+		fi
+	done
 fi
 
 echo "bench_wall_s=$((SECONDS - started))" >>"$results"

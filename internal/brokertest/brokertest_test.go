@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	paho5 "github.com/eclipse/paho.golang/paho"
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 	"github.com/stretchr/testify/require"
@@ -248,4 +249,28 @@ func numbered(n int) []string {
 		out[i] = strconv.Itoa(i)
 	}
 	return out
+}
+
+// TestMosquittoV5 records what mosquitto 2.0.11 tells MQTT 5 clients: the
+// limits of its configuration in CONNACK, an ACL refusal in the PUBACK, and
+// the expiry of a session in its log.
+func TestMosquittoV5(t *testing.T) {
+	m := brokertest.Mosquitto(t, brokertest.MosquittoMaxInflight(5),
+		brokertest.MosquittoSettings("max_keepalive 10", "max_packet_size 2000"),
+		brokertest.MosquittoMaxQueued(100000), brokertest.MosquittoACL("pattern readwrite open/#", "topic read readonly"))
+	c := brokertest.Connect5(t, m.URL(), "v5")
+	p := c.Connack.Properties
+	require.Equal(t, uint16(5), *p.ReceiveMaximum, "max_inflight_messages")
+	require.Equal(t, uint16(10), *p.ServerKeepAlive, "max_keepalive")
+	require.Equal(t, uint32(2000), *p.MaximumPacketSize, "max_packet_size")
+	require.Equal(t, byte(0x87), c.Publish(t, &paho5.Publish{Topic: "readonly", QoS: 1, Payload: []byte("x")}))
+	require.Equal(t, byte(0x10), c.Publish(t, &paho5.Publish{Topic: "open/x", QoS: 1, Payload: []byte("x")}), "no matching subscribers")
+	require.Equal(t, byte(1), c.Subscribe(t, "secret/#", 1), "mosquitto grants subscriptions its ACL does not allow")
+
+	one := uint32(1)
+	short, err := brokertest.TryConnect5(m.URL(), brokertest.Options5{Connect: paho5.Connect{
+		ClientID: "short", Properties: &paho5.ConnectProperties{SessionExpiryInterval: &one}}})
+	require.NoError(t, err)
+	require.NoError(t, short.Disconnect(&paho5.Disconnect{}))
+	m.AwaitLog(t, "Expiring client short due to timeout")
 }

@@ -43,6 +43,7 @@ type mosquittoConfig struct {
 	maxQueued         int
 	websocket         bool
 	bridges           []Bridge
+	more              moreConfig // mosquitto_config.go
 }
 
 // MosquittoOption configures the broker started by Mosquitto. It returns an
@@ -257,6 +258,9 @@ func StartMosquitto(dir string, opts ...MosquittoOption) (*MosquittoBroker, erro
 
 	m := &MosquittoBroker{confFile: filepath.Join(dir, "mosquitto.conf")}
 	m.d = &daemon{name: "mosquitto", argv: []string{bin, "-c", m.confFile}, ready: readyTimeout, logs: new(logBuffer)}
+	if err := cfg.more.writeFiles(dir); err != nil {
+		return nil, fmt.Errorf("brokertest: %w", err)
+	}
 	passwordFile := ""
 	if cfg.user != "" {
 		passwordFile = filepath.Join(dir, "passwd")
@@ -299,6 +303,7 @@ func (m *MosquittoBroker) configure(cfg *mosquittoConfig, passwordFile string) e
 		fmt.Fprintf(&conf, "max_inflight_messages %d\n", cfg.maxInflight)
 	}
 	fmt.Fprintf(&conf, "max_queued_messages %d\n", cfg.maxQueued)
+	cfg.more.write(&conf)
 
 	var addrs []string
 	addListener := func() (string, error) {

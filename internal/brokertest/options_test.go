@@ -26,3 +26,18 @@ func TestMosquittoOptionErrors(t *testing.T) {
 		require.ErrorContains(t, tc.opt(&cfg), tc.want)
 	}
 }
+
+func TestMosquittoMoreOptionErrors(t *testing.T) {
+	for _, tc := range []struct {
+		opt  MosquittoOption
+		want string
+	}{
+		{MosquittoSettings("listener 1883"), "no listener"},
+		{MosquittoSettings("a\nb"), "one setting per line"},
+		{MosquittoACL(), "no lines"},
+		{MosquittoACL("topic a\ntopic b"), "one rule per line"},
+	} {
+		cfg := mosquittoConfig{}
+		require.ErrorContains(t, tc.opt(&cfg), tc.want)
+	}
+}

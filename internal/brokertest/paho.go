@@ -70,7 +70,14 @@ func (in Inbox) Handle(_ paho.Client, m paho.Message) { in <- m }
 // within Timeout.
 func (in Inbox) Next(t testing.TB, n int) []paho.Message {
 	t.Helper()
-	got := make([]paho.Message, 0, n)
+	return next(t, in, n, Payloads)
+}
+
+// next receives n messages from in, failing t with the payloads received
+// so far if they do not all arrive within Timeout.
+func next[M any](t testing.TB, in chan M, n int, payloads func([]M) []string) []M {
+	t.Helper()
+	got := make([]M, 0, n)
 	timeout := time.NewTimer(Timeout)
 	defer timeout.Stop()
 	for len(got) < n {
@@ -78,7 +85,7 @@ func (in Inbox) Next(t testing.TB, n int) []paho.Message {
 		case m := <-in:
 			got = append(got, m)
 		case <-timeout.C:
-			t.Fatalf("brokertest: received %d of %d messages: %q", len(got), n, Payloads(got))
+			t.Fatalf("brokertest: received %d of %d messages: %q", len(got), n, payloads(got))
 		}
 	}
 	return got

@@ -3,7 +3,10 @@
 //
 // Start returns a running broker on a free loopback port; options add a TLS
 // listener (optionally requiring client certificates), a websocket listener,
-// username/password authentication and an in-flight limit. Sessions are kept
+// username/password authentication and an in-flight limit; for MQTT 5
+// clients, the limits it announces in CONNACK (ReceiveMaximum,
+// MaximumPacketSize, ServerKeepAlive), SCRAM-SHA-256 enhanced
+// authentication and an ACL refusing with reason codes (see v5.go). Sessions are kept
 // in memory only: clients that connect with clean session false keep their
 // subscriptions and pending QoS 1/2 messages across reconnects for as long as
 // the Broker runs.
@@ -12,7 +15,11 @@
 // unacknowledged, plus those queued while the client is away) unless
 // MaxInflight lowers that; messages beyond it are dropped. mochi also does not
 // preserve publish order when it redelivers a session's pending messages
-// after a reconnect: they are sorted by their arrival second only.
+// after a reconnect: they are sorted by their arrival second only. And when
+// more messages wait for an MQTT 5 client than its Receive Maximum, mochi
+// stops sending after about two windows' worth until the client reconnects
+// (it forgets the messages it sends as slots free, so their
+// acknowledgements free nothing): give MQTT 5 readers a generous window.
 package embeddedbroker
 
 import (
@@ -53,6 +60,7 @@ type config struct {
 	logger      *slog.Logger
 	onSubscribe func(clientID string, filters []string)
 	onDeliver   func(clientID, topic string)
+	v5          v5Config
 }
 
 // Option configures a Broker in Start. An Option returns an error, naming
@@ -214,6 +222,7 @@ func Start(opts ...Option) (*Broker, error) {
 	if cfg.maxInflight > 0 {
 		caps.MaximumInflight = cfg.maxInflight
 	}
+	cfg.v5.capabilities(caps)
 	server := mqtt.New(&mqtt.Options{Capabilities: caps, Logger: cfg.logger})
 	b := &Broker{server: server}
 	if err := b.setup(&cfg); err != nil {
@@ -225,9 +234,12 @@ func Start(opts ...Option) (*Broker, error) {
 // setup adds the hooks and listeners described by cfg to b.server, serves
 // them and waits until they accept connections.
 func (b *Broker) setup(cfg *config) error {
-	hook := &authHook{required: cfg.auth, user: []byte(cfg.user), password: []byte(cfg.password)}
+	hook := &authHook{required: cfg.auth, user: []byte(cfg.user), password: []byte(cfg.password), v5: &cfg.v5}
 	if err := b.server.AddHook(hook, nil); err != nil {
 		return fmt.Errorf("add auth hook: %w", err)
+	}
+	if err := cfg.v5.addHooks(b.server); err != nil {
+		return err
 	}
 
 	if cfg.onSubscribe != nil || cfg.onDeliver != nil {
@@ -348,6 +360,7 @@ type authHook struct {
 	required bool
 	user     []byte
 	password []byte
+	v5       *v5Config // SCRAM and the ACL
 }
 
 // ID identifies the hook to mochi.
@@ -359,8 +372,12 @@ func (h *authHook) Provides(b byte) bool {
 }
 
 // OnConnectAuthenticate accepts a connection when no credentials are
-// required or it carries exactly the configured user name and password.
-func (h *authHook) OnConnectAuthenticate(_ *mqtt.Client, pk packets.Packet) bool {
+// required or it carries exactly the configured user name and password, or
+// with SCRAM, when it passes the SCRAM-SHA-256 exchange.
+func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	if h.v5.scram != nil {
+		return h.v5.scram.authenticate(cl, pk)
+	}
 	if !h.required {
 		return true
 	}
@@ -369,8 +386,10 @@ func (h *authHook) OnConnectAuthenticate(_ *mqtt.Client, pk packets.Packet) bool
 	return pk.Connect.UsernameFlag && userOK && passwordOK
 }
 
-// OnACLCheck allows admitted clients every topic.
-func (h *authHook) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
+// OnACLCheck allows admitted clients every topic, or what ACL allows.
+func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	return h.v5.acl == nil || h.v5.acl(cl.ID, topic, write)
+}
 
 // observeHook reports accepted subscriptions and deliveries to functions.
 type observeHook struct {

@@ -23,6 +23,7 @@ import (
 	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobtest"
 	"github.com/mqttbeam/mqttbeam/pipelines/internal/localenv"
 	"github.com/mqttbeam/mqttbeam/pipelines/internal/secrets/secretstest"
+	"github.com/mqttbeam/mqttbeam/transforms/pubsubio"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 )
 
@@ -276,6 +277,38 @@ func TestToPubSubFn(t *testing.T) {
 		assert.Equal(t, tc.key, got.OrderingKey, "%+v", tc)
 		assert.Equal(t, map[string]string{"mqtt_topic": tc.topic, "mqtt_qos": "2"}, got.Attributes)
 	}
+}
+
+// MQTT 5 properties become attributes and come back as the same
+// properties: user properties under their names (escaped where a name is
+// the bridge's or Pub/Sub's), the others as mqtt_ attributes.
+func TestPropertiesRoundTrip(t *testing.T) {
+	m := mqttio.Message{Topic: "devices/d7/telemetry", Payload: []byte("x"), QoS: 1, Properties: mqttio.Properties{
+		UserProperties: mqttio.UserProperties{{Name: "site", Value: "north"}, {Name: "mqtt_topic", Value: "spoof"},
+			{Name: "goog-x", Value: "g"}, {Name: "site", Value: "south"}},
+		ContentType: "application/json", ResponseTopic: "devices/d7/replies", CorrelationData: []byte{0, 1, 0xff},
+		MessageExpiry: 1500 * time.Millisecond}}
+	fn := &toPubSubFn{OrderingKey: orderNone}
+	fn.Setup()
+	got := fn.ProcessElement(m)
+	assert.Equal(t, map[string]string{
+		"mqtt_topic": m.Topic, "mqtt_qos": "1", "site": "north", "mqtt_user_mqtt_topic": "spoof", "mqtt_user_goog-x": "g",
+		"mqtt_content_type": "application/json", "mqtt_response_topic": "devices/d7/replies",
+		"mqtt_correlation_data": "AAH/", "mqtt_message_expiry": "2",
+	}, got.Attributes)
+
+	p := toPublication(got)
+	assert.Equal(t, "devices/d7/telemetry", p.Topic)
+	assert.Equal(t, mqttio.UserProperties{{Name: "goog-x", Value: "g"}, {Name: "mqtt_topic", Value: "spoof"}, {Name: "site", Value: "north"}}, p.UserProperties)
+	assert.Equal(t, "application/json", p.ContentType)
+	assert.Equal(t, "devices/d7/replies", p.ResponseTopic)
+	assert.Equal(t, []byte{0, 1, 0xff}, p.CorrelationData)
+	assert.Equal(t, 2*time.Second, p.MessageExpiry)
+
+	p = toPublication(pubsubio.Message{Attributes: map[string]string{"mqtt_topic": "a/b", "mqtt_correlation_data": "not base64!", "mqtt_message_expiry": "soon"}})
+	assert.Equal(t, []byte("not base64!"), p.CorrelationData)
+	assert.Zero(t, p.MessageExpiry)
+	assert.Empty(t, p.UserProperties)
 }
 
 // Pub/Sub -> MQTT on prism, with the topic from the mqtt_topic attribute or

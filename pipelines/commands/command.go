@@ -28,6 +28,9 @@ const (
 	ReasonUnsafeDeviceID = "unsafe_device_id"
 	ReasonNoCommand      = "no_command"
 	ReasonBadID          = "bad_id"
+	// ReasonBadResponse: response_topic is not a topic to publish to, or
+	// correlation_data is not a string.
+	ReasonBadResponse = "bad_response"
 )
 
 // request is a command as backends publish it to the subscription, the
@@ -40,12 +43,21 @@ const (
 //	command    JSON object, required: what the device is to do, passed on as is
 //	id         string, optional: the command's id (default: the Pub/Sub
 //	           message id), for the device to ignore repeats
+//	response_topic    string, optional: where the device is to answer
+//	           (MQTT 5 request/response: the publication's response topic;
+//	           a topic without wildcards)
+//	correlation_data  string, optional: ties the answer to the command
+//	           (the publication's correlation data; default with a
+//	           response_topic: the command's id)
 //
-// Other fields are ignored.
+// Other fields are ignored, and so are response_topic and correlation_data
+// with MQTT 3.1.1, which has no properties.
 type request struct {
-	DeviceID json.RawMessage `json:"device_id"`
-	Command  json.RawMessage `json:"command"`
-	ID       json.RawMessage `json:"id"`
+	DeviceID        json.RawMessage `json:"device_id"`
+	Command         json.RawMessage `json:"command"`
+	ID              json.RawMessage `json:"id"`
+	ResponseTopic   json.RawMessage `json:"response_topic"`
+	CorrelationData json.RawMessage `json:"correlation_data"`
 }
 
 // published is the payload published to the device: the command with its
@@ -118,7 +130,33 @@ func (fn *validateFn) publication(m pubsubio.Message) (p mqttio.Publication, dev
 	if err != nil {
 		return p, device, fmt.Errorf("%s: %v", ReasonNoCommand, err)
 	}
-	return mqttio.Publication{Topic: topic, Payload: payload}, device, nil
+	p = mqttio.Publication{Topic: topic, Payload: payload}
+	if err := response(&req, id, &p); err != nil {
+		return p, device, fmt.Errorf("%s: %v", ReasonBadResponse, err)
+	}
+	return p, device, nil
+}
+
+// response sets the response topic and correlation data of a command that
+// asks for an answer.
+func response(req *request, id string, p *mqttio.Publication) error {
+	if !isNull(req.ResponseTopic) {
+		if err := json.Unmarshal(req.ResponseTopic, &p.ResponseTopic); err != nil {
+			return fmt.Errorf("response_topic is not a string")
+		}
+		if err := mqttio.ValidateTopic(p.ResponseTopic); err != nil {
+			return fmt.Errorf("response_topic: %v", err)
+		}
+		p.CorrelationData = []byte(id)
+	}
+	if !isNull(req.CorrelationData) {
+		var c string
+		if err := json.Unmarshal(req.CorrelationData, &c); err != nil {
+			return fmt.Errorf("correlation_data is not a string")
+		}
+		p.CorrelationData = []byte(c)
+	}
+	return nil
 }
 
 // isNull reports whether a field is absent or null.

@@ -18,8 +18,11 @@
 //
 // device_id (required) is the device, one topic level: not empty, no '/',
 // '+', '#' or NUL. command (required) is a JSON object, passed on as is. id
-// (optional, default the Pub/Sub message id) identifies the command. Other
-// fields are ignored. The device receives, on --command_topic (default
+// (optional, default the Pub/Sub message id) identifies the command. With
+// --mqtt_version=5 a command can ask for an answer: response_topic
+// (optional) becomes the publication's response topic, and
+// correlation_data (optional, a string; default the id) its correlation
+// data, for the device to answer on that topic. Other fields are ignored. The device receives, on --command_topic (default
 // devices/{device_id}/commands):
 //
 //	{"id": "c-123", "device_id": "pump-7", "command": {"action": "reboot"}}
@@ -33,9 +36,11 @@
 // commands.jsonl): status "sent" with the topic and payload published (the
 // MQTT writer retries until the broker acknowledges it, or the job fails),
 // "rejected" with a reason whose first word is a code (not_json,
-// no_device_id, unsafe_device_id, no_command, bad_id) and the data received,
-// or "failed" when the MQTT writer refused the topic. Rule holds the
-// subscription the command came from; issued_at is its Pub/Sub publish time.
+// no_device_id, unsafe_device_id, no_command, bad_id, bad_response) and the
+// data received, or "failed" when the MQTT writer did not publish it (an
+// unsafe topic, or the broker's MQTT 5 refusal, with its reason code). Rule
+// holds the subscription the command came from; issued_at is its Pub/Sub
+// publish time.
 //
 // Run it with --help for every flag.
 package main

@@ -18,6 +18,7 @@ import (
 	"github.com/mqttbeam/mqttbeam/internal/brokertest"
 	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobtest"
 	"github.com/mqttbeam/mqttbeam/pipelines/internal/localenv"
+	"github.com/mqttbeam/mqttbeam/transforms/pubsubio"
 	"github.com/mqttbeam/mqttbeam/transforms/rows"
 )
 
@@ -299,4 +300,32 @@ func TestDirectRunnerBoundedRead(t *testing.T) {
 		statuses[r.DeviceID] = r.Status
 	}
 	assert.Equal(t, map[string]string{"d1": rows.CommandSent, "d1/x": rows.CommandRejected}, statuses)
+}
+
+// A command may ask for an answer: the response topic and correlation data
+// of the publication (MQTT 5), the correlation data defaulting to the id.
+func TestCommandResponseTopic(t *testing.T) {
+	fn := &validateFn{Topic: "devices/{device_id}/commands"}
+	p, _, err := fn.publication(pubsubio.Message{ID: "m-1", Data: []byte(`{"device_id":"d1","command":{"a":1},"response_topic":"backend/replies/d1"}`)})
+	require.NoError(t, err)
+	require.Equal(t, "backend/replies/d1", p.ResponseTopic)
+	require.Equal(t, []byte("m-1"), p.CorrelationData)
+
+	p, _, err = fn.publication(pubsubio.Message{ID: "m-2", Data: []byte(`{"device_id":"d1","command":{},"id":"c-9","response_topic":"r/x","correlation_data":"req-42"}`)})
+	require.NoError(t, err)
+	require.Equal(t, []byte("req-42"), p.CorrelationData)
+
+	p, _, err = fn.publication(pubsubio.Message{ID: "m-3", Data: []byte(`{"device_id":"d1","command":{}}`)})
+	require.NoError(t, err)
+	require.Empty(t, p.ResponseTopic)
+	require.Nil(t, p.CorrelationData)
+
+	for data, want := range map[string]string{
+		`{"device_id":"d1","command":{},"response_topic":"replies/+"}`: "bad_response: response_topic: ",
+		`{"device_id":"d1","command":{},"response_topic":7}`:           "bad_response: response_topic is not a string",
+		`{"device_id":"d1","command":{},"correlation_data":{"x":1}}`:   "bad_response: correlation_data is not a string",
+	} {
+		_, _, err := fn.publication(pubsubio.Message{ID: "m", Data: []byte(data)})
+		require.ErrorContains(t, err, want, data)
+	}
 }

@@ -233,11 +233,14 @@ func pahoPublisher(url string) publisher {
 	}
 }
 
-func mosquittoPublisher(host, port string) publisher {
+// mosquittoPublisher publishes with mosquitto_pub, with the extra
+// arguments (e.g. MQTT 5 properties).
+func mosquittoPublisher(host, port string, extra ...string) publisher {
 	return func(t *testing.T, msgs []fleetMessage) {
 		for _, m := range msgs {
 			ctx, cancel := context.WithTimeout(context.Background(), brokertest.Timeout)
-			out, err := exec.CommandContext(ctx, "mosquitto_pub", "-h", host, "-p", port, "-q", "1", "-t", m.topic, "-m", m.payload).CombinedOutput()
+			args := append([]string{"-h", host, "-p", port, "-q", "1", "-t", m.topic, "-m", m.payload}, extra...)
+			out, err := exec.CommandContext(ctx, "mosquitto_pub", args...).CombinedOutput()
 			cancel()
 			require.NoError(t, err, "mosquitto_pub: %s", out)
 		}
@@ -280,7 +283,17 @@ func TestEndToEndMosquitto(t *testing.T) {
 	testEndToEnd(t, broker.URL(), mosquittoPublisher(host, port))
 }
 
-func testEndToEnd(t *testing.T, url string, publish publisher) {
+// The same job at MQTT 5, fed by mosquitto_pub at MQTT 5 with a user
+// property, which every reading keeps as an attribute.
+func TestEndToEndMQTT5(t *testing.T) {
+	broker := brokertest.Mosquitto(t)
+	u := strings.TrimPrefix(broker.URL(), "tcp://")
+	host, port, _ := strings.Cut(u, ":")
+	testEndToEnd(t, broker.URL(), mosquittoPublisher(host, port, "-V", "mqttv5", "-D", "publish", "user-property", "fw", "1.2"), "--mqtt_version=5")
+}
+
+// testEndToEnd runs the job with flags on messages publish publishes.
+func testEndToEnd(t *testing.T, url string, publish publisher, flags ...string) {
 	// One window, two minutes ahead: the watermark (receive time) cannot
 	// pass it before the read ends, so no reading is late.
 	start := time.Now().UTC().Truncate(time.Minute).Add(2 * time.Minute)
@@ -315,8 +328,8 @@ func testEndToEnd(t *testing.T, url string, publish publisher) {
 	presubscribe(t, url, "e2e-0", "devices/+/telemetry")
 	publish(t, msgs)
 
-	cfg, err := parseFlags("--broker="+url, "--client_id=e2e", fmt.Sprintf("--max_records=%d", len(msgs)),
-		"--output_dir="+dir, "--registry="+registry, "--rules="+ruleFile, "--allowed_lateness=0s", "--progress_every=0s")
+	cfg, err := parseFlags(append([]string{"--broker=" + url, "--client_id=e2e", fmt.Sprintf("--max_records=%d", len(msgs)),
+		"--output_dir=" + dir, "--registry=" + registry, "--rules=" + ruleFile, "--allowed_lateness=0s", "--progress_every=0s"}, flags...)...)
 	require.NoError(t, err)
 	require.NoError(t, run(context.Background(), cfg))
 
@@ -351,9 +364,15 @@ func testEndToEnd(t *testing.T, url string, publish publisher) {
 	assert.Equal(t, []float64{70, 85, 388, 77.6, 70, 78}, []float64{d2.Min, d2.Max, d2.Sum, d2.Mean, d2.First, d2.Last})
 	assert.Equal(t, 42.0, got["d1/humidity"].Mean)
 
-	// Readings: the seventeen good messages.
+	// Readings: the seventeen good messages, with the MQTT 5 user property
+	// as an attribute when there is one.
 	readings := readJSONL[rows.Reading](t, filepath.Join(dir, rows.ReadingsTable+".jsonl"))
 	assert.Len(t, readings, 17)
+	if slices.Contains(flags, "--mqtt_version=5") {
+		for _, r := range readings {
+			assert.Contains(t, r.Attributes, rows.Attribute{Name: "fw", Value: "1.2"}, r.DeviceID)
+		}
+	}
 
 	// Dead letters: the two bad messages, with their bytes and reasons.
 	dead := readJSONL[rows.DeadLetter](t, filepath.Join(dir, rows.DeadLettersTable+".jsonl"))

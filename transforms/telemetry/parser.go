@@ -89,6 +89,10 @@ const maxQuoted = 64
 // SparkplugDeviceID for the device ids. A Parser keeps that state in
 // memory, for all the edge nodes it has parsed messages of.
 //
+// In every format, the message's MQTT 5 user properties are attributes of
+// its readings too, under their names; a payload attribute of the same name
+// wins, and of a property name given more than once the first value.
+//
 // Parse returns a DeadLetter instead of a Reading for anything else, with a
 // Reason code and a Detail that names the field and value at fault.
 type Parser struct {
@@ -153,20 +157,27 @@ func (p *Parser) Parse(m mqttio.Message) (Reading, *DeadLetter) {
 	if dl != nil {
 		return Reading{}, dl
 	}
+	var r Reading
 	switch env.route.format {
 	case FormatJSON:
-		return p.parseJSON(&env)
+		r, dl = p.parseJSON(&env)
 	case FormatValue:
-		return p.parseValue(&env)
+		r, dl = p.parseValue(&env)
+	default:
+		rs, ds := p.parseMany(env, nil, nil)
+		switch {
+		case len(ds) > 0:
+			return Reading{}, &ds[0]
+		case len(rs) == 0:
+			return Reading{}, nil
+		}
+		r = rs[0]
 	}
-	rs, ds := p.parseMany(env, nil, nil)
-	switch {
-	case len(ds) > 0:
-		return Reading{}, &ds[0]
-	case len(rs) > 0:
-		return rs[0], nil
+	if dl != nil {
+		return Reading{}, dl
 	}
-	return Reading{}, nil
+	addUserProperties(&r, m.UserProperties)
+	return r, nil
 }
 
 // ParseAll parses a message of any format and appends its readings and
@@ -191,9 +202,29 @@ func (p *Parser) ParseAll(m mqttio.Message, readings []Reading, deadLetters []De
 		if dl != nil {
 			return readings, append(deadLetters, *dl)
 		}
+		addUserProperties(&r, m.UserProperties)
 		return append(readings, r), deadLetters
 	}
-	return p.parseMany(env, readings, deadLetters)
+	from := len(readings)
+	readings, deadLetters = p.parseMany(env, readings, deadLetters)
+	for i := from; i < len(readings); i++ {
+		addUserProperties(&readings[i], m.UserProperties)
+	}
+	return readings, deadLetters
+}
+
+// addUserProperties makes the message's MQTT 5 user properties attributes
+// of r under their names: a payload attribute of the same name wins, and of
+// a property name given more than once the first value.
+func addUserProperties(r *Reading, props mqttio.UserProperties) {
+	for _, u := range props {
+		if _, ok := r.Attributes[u.Name]; !ok {
+			if r.Attributes == nil {
+				r.Attributes = make(map[string]string, len(props))
+			}
+			r.Attributes[u.Name] = u.Value
+		}
+	}
 }
 
 // parseMany parses the formats that make several readings a message. (env

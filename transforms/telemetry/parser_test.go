@@ -553,3 +553,32 @@ func TestWalkerMatchesEncodingJSON(t *testing.T) {
 	_, dl = mustParser(t).Parse(msg("devices/s/telemetry", `{"t":1e999,"t":1}`))
 	assert.Nil(t, dl, "the last of duplicate keys wins")
 }
+
+// MQTT 5 user properties become attributes; the payload's own attributes
+// and the first of repeated property names win.
+func TestParseUserPropertiesAreAttributes(t *testing.T) {
+	m := msg("devices/s1/telemetry", `{"t":1,"unit":"C"}`)
+	m.UserProperties = mqttio.UserProperties{{Name: "site", Value: "north"}, {Name: "unit", Value: "F"}, {Name: "site", Value: "south"}}
+	r, dead := mustParser(t).Parse(m)
+	require.Nil(t, dead)
+	require.Equal(t, map[string]string{"unit": "C", "site": "north"}, r.Attributes)
+
+	m = msg("devices/s1/telemetry", `{"t":1}`)
+	m.UserProperties = mqttio.UserProperties{{Name: "fw", Value: "1.2"}}
+	r, dead = mustParser(t).Parse(m)
+	require.Nil(t, dead)
+	require.Equal(t, map[string]string{"fw": "1.2"}, r.Attributes)
+}
+
+// The user properties of a message that makes several readings are
+// attributes of each of them.
+func TestParseAllUserPropertiesOnEveryReading(t *testing.T) {
+	p := mustParser(t, PayloadFormat(FormatBatch), TopicTemplate("gateways/{device_id}/telemetry"))
+	m := msg("gateways/gw-1/telemetry", `[{"device_id":"a","t":1},{"device_id":"b","t":2,"site":"east"}]`)
+	m.UserProperties = mqttio.UserProperties{{Name: "site", Value: "north"}}
+	rs, ds := p.ParseAll(m, nil, nil)
+	require.Empty(t, ds)
+	require.Len(t, rs, 2)
+	assert.Equal(t, map[string]string{AttrGateway: "gw-1", "site": "north"}, rs[0].Attributes)
+	assert.Equal(t, map[string]string{AttrGateway: "gw-1", "site": "east"}, rs[1].Attributes)
+}

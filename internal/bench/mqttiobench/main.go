@@ -54,6 +54,7 @@ type common struct {
 	idle       time.Duration
 	cpuprofile string
 	memprofile string
+	version    int
 }
 
 func (c *common) register(fs *flag.FlagSet, name string, n int, idle time.Duration) {
@@ -68,6 +69,7 @@ func (c *common) register(fs *flag.FlagSet, name string, n int, idle time.Durati
 	fs.DurationVar(&c.idle, "idle", idle, "give up waiting once no message has arrived for this long after publishing ended")
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the phase to this file")
 	fs.StringVar(&c.memprofile, "memprofile", "", "write a heap profile at the end of the phase to this file")
+	fs.IntVar(&c.version, "mqtt-version", 3, "MQTT version of the measured client (3: paho.mqtt.golang, 5: paho.golang) or of mqttio (ProtocolVersion); the publishers of the read phases speak 3.1.1")
 }
 
 func (c *common) check() error {
@@ -86,6 +88,8 @@ func (c *common) check() error {
 		return fmt.Errorf("-pending must be from 1 to 60000, got %d", c.pending)
 	case c.timeout <= 0 || c.idle <= 0:
 		return errors.New("-timeout and -idle must be positive")
+	case c.version != 3 && c.version != 5:
+		return fmt.Errorf("-mqtt-version must be 3 or 5, got %d", c.version)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"time"
 
@@ -24,6 +25,12 @@ func runRawSub(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stop()
+	if c.version == 5 {
+		if buffered {
+			return errors.New("-buffered-conn is for -mqtt-version 3")
+		}
+		return runRawSub5(ctx, &c)
+	}
 
 	id := "mqttiobench-raw-" + runID()
 	topic := "bench/" + id
@@ -42,13 +49,19 @@ func runRawSub(ctx context.Context, args []string) error {
 	if err := await(ctx, sub.Subscribe(topic, byte(c.qos), handler)); err != nil {
 		return err
 	}
+	return publishAndCount(ctx, &c, id, topic, cnt, cpu0)
+}
+
+// publishAndCount is the end of rawsub, once its subscriber listens: the
+// publishers send -n messages, and the figures are those of the counter.
+func publishAndCount(ctx context.Context, c *common, id, topic string, cnt *counter, cpu0 time.Duration) error {
 	pubs, err := connectPublishers(ctx, c.broker, id, c.publishers)
 	if err != nil {
 		return err
 	}
 	defer disconnectAll(pubs)
 
-	logf("%s: publishing %d messages at QoS %d to %s", c.name, c.n, c.qos, c.broker)
+	logf("%s: publishing %d messages at QoS %d to %s (MQTT %d subscriber)", c.name, c.n, c.qos, c.broker, c.version)
 	took, err := publishN(ctx, pubs, topic, byte(c.qos), c.n, c.size, c.pending)
 	if err != nil {
 		return err

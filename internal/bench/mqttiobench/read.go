@@ -74,14 +74,17 @@ type readFlags struct {
 
 func (r *readFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&r.terminal, "terminal", false, "make the counting step the pipeline's last (prism then busy-waits during every Read bundle)")
-	fs.IntVar(&r.window, "window", 20, "mqttio.InflightWindow: the broker's max_inflight_messages")
+	fs.IntVar(&r.window, "window", 20, "mqttio.InflightWindow: the broker's max_inflight_messages (0: none, the default window: with -mqtt-version 5 the broker's)")
 	fs.IntVar(&r.maxBuffered, "max-buffered", 0, "mqttio.MaxBuffered (0: mqttio's default)")
 	fs.IntVar(&r.bundleSize, "bundle-size", 0, "records of mqttio.MaxBundle (0: mqttio's default)")
 	fs.DurationVar(&r.bundleTime, "bundle-time", 0, "duration of mqttio.MaxBundle (0: mqttio's default)")
 }
 
 func (r *readFlags) options() []mqttio.ReadOption {
-	opts := []mqttio.ReadOption{mqttio.InflightWindow(r.window)}
+	var opts []mqttio.ReadOption
+	if r.window > 0 {
+		opts = append(opts, mqttio.InflightWindow(r.window))
+	}
 	if r.maxBuffered > 0 {
 		opts = append(opts, mqttio.MaxBuffered(r.maxBuffered))
 	}
@@ -103,6 +106,7 @@ func readPipeline(c *common, rf *readFlags, clientID, topic string, limit int64)
 	p, s := beam.NewPipelineWithRoot()
 	opts := append([]mqttio.ReadOption{
 		mqttio.QoS(c.qos),
+		mqttio.ProtocolVersion(c.version),
 		mqttio.ClientID(clientID),
 		mqttio.MaxRecords(limit),
 		mqttio.MaxReadTime(c.timeout), // ends the read even if messages are lost
@@ -212,7 +216,7 @@ func runRead(ctx context.Context, args []string) error {
 	}
 	defer disconnectAll(pubs)
 
-	logf("%s: starting the pipeline (QoS %d, InflightWindow %d) against %s", c.name, c.qos, rf.window, c.broker)
+	logf("%s: starting the pipeline (MQTT %d, QoS %d, InflightWindow %d) against %s", c.name, c.version, c.qos, rf.window, c.broker)
 	run := runAsync(ctx, readPipeline(&c, &rf, id, topic, int64(probes+c.n)))
 	defer run.cancel()
 	if err := probe(ctx, pubs[0], topic, byte(c.qos), probes, cnt, run.done); err != nil {

@@ -34,6 +34,15 @@ var ratios = [][3]string{
 	{"write_qos1_ratio", "write_qos1_msgs_per_s", "raw_paho_publish_qos1_msgs_per_s"},
 	{"read_qos1_default_inflight_ratio", "read_qos1_default_inflight_msgs_per_s", "raw_paho_qos1_default_inflight_msgs_per_s"},
 	{"read_qos1_raised_inflight_ratio", "read_qos1_raised_inflight_msgs_per_s", "raw_paho_qos1_raised_inflight_msgs_per_s"},
+	// MQTT 5: mqttio over plain paho.golang, then over mqttio at MQTT 3.1.1.
+	{"write5_qos1_ratio", "write5_qos1_msgs_per_s", "raw_paho5_publish_qos1_msgs_per_s"},
+	{"read5_qos0_ratio", "read5_qos0_msgs_per_s", "raw_paho5_qos0_msgs_per_s"},
+	{"read5_qos1_default_inflight_ratio", "read5_qos1_default_inflight_msgs_per_s", "raw_paho5_qos1_default_inflight_msgs_per_s"},
+	{"read5_qos1_raised_inflight_ratio", "read5_qos1_raised_inflight_msgs_per_s", "raw_paho5_qos1_raised_inflight_msgs_per_s"},
+	{"write5_vs_v3_qos1", "write5_qos1_msgs_per_s", "write_qos1_msgs_per_s"},
+	{"read5_vs_v3_qos0", "read5_qos0_msgs_per_s", "read_qos0_msgs_per_s"},
+	{"read5_vs_v3_qos1_default_inflight", "read5_qos1_default_inflight_msgs_per_s", "read_qos1_default_inflight_msgs_per_s"},
+	{"read5_vs_v3_qos1_raised_inflight", "read5_qos1_raised_inflight_msgs_per_s", "read_qos1_raised_inflight_msgs_per_s"},
 	{"read_qos0_ratio", "read_qos0_msgs_per_s", "raw_paho_qos0_msgs_per_s"},
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/mqttbeam/mqttbeam/mqttio"
 )
@@ -45,6 +47,9 @@ func runRawPub(ctx context.Context, args []string) error {
 	}
 	defer stop()
 	id := "mqttiobench-rawpub-" + runID()
+	if c.version == 5 {
+		return rawPub5(ctx, &c, id)
+	}
 	pubs, err := connectPublishers(ctx, c.broker, id, c.publishers)
 	if err != nil {
 		return err
@@ -53,6 +58,11 @@ func runRawPub(ctx context.Context, args []string) error {
 	logf("%s: publishing %d messages at QoS %d, %d in flight per client", c.name, c.n, c.qos, c.pending)
 	cpu0 := cpuTime()
 	took, err := publishN(ctx, pubs, "bench/"+id, byte(c.qos), c.n, c.size, c.pending)
+	return printPublished(&c, took, cpu0, err)
+}
+
+// printPublished prints the figures of a plain client's publishing.
+func printPublished(c *common, took, cpu0 time.Duration, err error) error {
 	if err != nil {
 		return err
 	}
@@ -61,6 +71,22 @@ func runRawPub(ctx context.Context, args []string) error {
 		{c.name + "_cpu_us_per_msg", perMsg(cpuTime()-cpu0, c.n), "%.1f"},
 	})
 	return nil
+}
+
+// rawPub5 is rawpub with one plain paho.golang client.
+func rawPub5(ctx context.Context, c *common, id string) error {
+	if c.publishers != 1 {
+		return errors.New("-mqtt-version 5 publishes from one client: give -publishers 1")
+	}
+	pub, err := connect5(ctx, c.broker, id, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = pub.Disconnect(&paho.Disconnect{}) }()
+	logf("%s: publishing %d messages at QoS %d, %d in flight (MQTT 5)", c.name, c.n, c.qos, c.pending)
+	cpu0 := cpuTime()
+	took, err := publishN5(ctx, pub, "bench/"+id, byte(c.qos), c.n, c.size, c.pending)
+	return printPublished(c, took, cpu0, err)
 }
 
 // genStart is when genFn started emitting (UnixNano).
@@ -101,7 +127,7 @@ func runWrite(ctx context.Context, args []string) error {
 	runOnce := func(n int) (time.Duration, beam.PipelineResult, error) {
 		p, s := beam.NewPipelineWithRoot()
 		pubs := beam.ParDo(s, &genFn{N: n, Size: c.size, Topic: topic}, beam.Impulse(s))
-		errs := mqttio.Write(s, []string{c.broker}, pubs, mqttio.QoS(c.qos), mqttio.MaxPending(c.pending))
+		errs := mqttio.Write(s, []string{c.broker}, pubs, mqttio.QoS(c.qos), mqttio.MaxPending(c.pending), mqttio.ProtocolVersion(c.version))
 		if !terminal {
 			beam.ParDo0(s, &discardFn{}, beam.GroupByKey(s, beam.ParDo(s, &rejectedFn{}, errs)))
 		}

@@ -5,11 +5,15 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mqttbeam/mqttbeam/mqttio"
 )
 
 func TestListReplacesDefaultThenAppends(t *testing.T) {
@@ -58,6 +62,28 @@ func TestMQTTValidate(t *testing.T) {
 	assert.NoError(t, parse(false, "--broker=ssl://h:8883", "--username=u", "--password_secret=projects/p/secrets/s/versions/1").Validate(false))
 	assert.ErrorContains(t, parse(false, "--broker=ssl://h:8883", "--username=u", "--password_secret=s").Validate(false), "--password_secret")
 	assert.Len(t, parse(false, "--broker=ssl://h:8883", "--username=u", "--password_secret=projects/p/secrets/s/versions/1").ReadOptions(), 4)
+
+	// MQTT 5 and its flags.
+	for args, want := range map[string]string{
+		"--mqtt_version=4":                     "--mqtt_version: 4 is not 3 (MQTT 3.1.1) or 5",
+		"--session_expiry=1h":                  "--session_expiry: needs --mqtt_version=5",
+		"--mqtt_version=5 --session_expiry=0s": "--session_expiry: 0s is less than a second",
+		"--inflight_window=-1":                 "--inflight_window: -1 is not from 0 to 65535",
+	} {
+		m := parse(false, append([]string{"--broker=tcp://h:1883"}, strings.Fields(args)...)...)
+		assert.ErrorContains(t, m.Validate(true), want, args)
+	}
+	v5 := parse(false, "--broker=tcp://h:1883", "--mqtt_version=5", "--session_expiry=2h", "--inflight_window=100")
+	require.NoError(t, v5.Validate(true))
+	assert.Len(t, v5.ReadOptions(), 5, "InflightWindow, SessionExpiry, QoS, ClientID, ProtocolVersion")
+	assert.Len(t, v5.WriteOptions(), 3)
+	assert.Contains(t, v5.String(), "MQTT 5,")
+	// The options go together: mqttio takes them at both versions.
+	_, s := beam.NewPipelineWithRoot()
+	for _, m := range []*MQTT{v5, parse(false, "--broker=tcp://h:1883")} {
+		_, err := mqttio.TryRead(s, m.Brokers, []string{"a/#"}, m.ReadOptions()...)
+		assert.NoError(t, err)
+	}
 }
 
 // A client key file is for local runs; on Dataflow the key comes from

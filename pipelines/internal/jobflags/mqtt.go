@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/mqttbeam/mqttbeam/internal/resname"
 	"github.com/mqttbeam/mqttbeam/mqttio"
@@ -27,8 +28,11 @@ type MQTT struct {
 	TLSServerName  string
 	QoS            int
 	InflightWindow int
+	Version        int
+	SessionExpiry  time.Duration
 
 	allowEmbedded bool
+	fs            *flag.FlagSet
 }
 
 // Register defines the connection flags on fs. With allowEmbedded, --broker
@@ -55,7 +59,11 @@ func (m *MQTT) Register(fs *flag.FlagSet, clientID string, allowEmbedded bool) {
 	fs.StringVar(&m.TLSKeySecret, "tls_key_secret", "", "Secret Manager secret version holding the PEM private key of --tls_cert: projects/P/secrets/S/versions/V")
 	fs.StringVar(&m.TLSServerName, "tls_server_name", "", "Name to verify the broker's certificate against, when it differs from the URL's host")
 	fs.IntVar(&m.QoS, "qos", 1, "MQTT QoS: 0 (at most once), 1 (at least once) or 2")
-	fs.IntVar(&m.InflightWindow, "inflight_window", 20, "Unacknowledged QoS 1/2 messages a reader holds before it checkpoints: match the broker's max_inflight_messages")
+	fs.IntVar(&m.InflightWindow, "inflight_window", 0, "Unacknowledged QoS 1/2 messages a reader holds before it checkpoints: with --mqtt_version=3 match the broker's max_inflight_messages (0: 20); "+
+		"with 5 the reader announces it to the broker (0: the broker's Receive Maximum, announcing 1000)")
+	fs.IntVar(&m.Version, "mqtt_version", 3, "MQTT version: 3 (3.1.1) or 5")
+	fs.DurationVar(&m.SessionExpiry, "session_expiry", 24*time.Hour, "With --mqtt_version=5: how long the broker keeps a reader's session (and its unacknowledged and new messages) while the job is away")
+	m.fs = fs
 }
 
 // IsEmbedded reports whether --broker asks for the in-process broker.
@@ -84,9 +92,10 @@ func (m *MQTT) Validate(local bool) error {
 	if m.QoS < 0 || m.QoS > 2 {
 		errs = append(errs, Errorf("qos", "%d is not 0, 1 or 2", m.QoS))
 	}
-	if m.InflightWindow < 1 {
-		errs = append(errs, Errorf("inflight_window", "%d is not a positive number", m.InflightWindow))
+	if m.InflightWindow < 0 || m.InflightWindow > 65535 {
+		errs = append(errs, Errorf("inflight_window", "%d is not from 0 to 65535", m.InflightWindow))
 	}
+	errs = append(errs, m.validateVersion())
 	if m.ClientID == "" {
 		errs = append(errs, Errorf("client_id", "is empty"))
 	}
@@ -131,12 +140,40 @@ func (m *MQTT) Validate(local bool) error {
 	return Join(errs...)
 }
 
+// validateVersion checks --mqtt_version and the flags that need MQTT 5.
+func (m *MQTT) validateVersion() error {
+	switch {
+	case m.Version != 3 && m.Version != 5:
+		return Errorf("mqtt_version", "%d is not 3 (MQTT 3.1.1) or 5", m.Version)
+	case m.Version == 3 && m.isSet("session_expiry"):
+		return Errorf("session_expiry", "needs --mqtt_version=5 (MQTT 3.1.1 brokers expire sessions by their own settings, e.g. Mosquitto persistent_client_expiration)")
+	case m.Version == 5 && m.SessionExpiry < time.Second:
+		return Errorf("session_expiry", "%v is less than a second", m.SessionExpiry)
+	}
+	return nil
+}
+
+// isSet reports whether the flag name was given on the command line.
+func (m *MQTT) isSet(name string) bool {
+	set := false
+	if m.fs != nil {
+		m.fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	}
+	return set
+}
+
 // ReadOptions are the mqttio.Read options of the flags, then extra. With
 // --password_secret and --tls_key_secret, the workers read the password and
 // the client key from Secret Manager when they connect; they never travel
 // with the job.
 func (m *MQTT) ReadOptions(extra ...mqttio.ReadOption) []mqttio.ReadOption {
-	opts := []mqttio.ReadOption{mqttio.InflightWindow(m.InflightWindow)}
+	var opts []mqttio.ReadOption
+	if m.InflightWindow > 0 {
+		opts = append(opts, mqttio.InflightWindow(m.InflightWindow))
+	}
+	if m.Version == 5 {
+		opts = append(opts, mqttio.SessionExpiry(m.SessionExpiry))
+	}
 	for _, o := range m.connOptions() {
 		opts = append(opts, o)
 	}
@@ -155,7 +192,7 @@ func (m *MQTT) WriteOptions(extra ...mqttio.WriteOption) []mqttio.WriteOption {
 
 // connOptions are the options of the connection, for Read and Write alike.
 func (m *MQTT) connOptions() []mqttio.Option {
-	opts := []mqttio.Option{mqttio.QoS(m.QoS), mqttio.ClientID(m.ClientID)}
+	opts := []mqttio.Option{mqttio.QoS(m.QoS), mqttio.ClientID(m.ClientID), mqttio.ProtocolVersion(m.Version)}
 	switch {
 	case m.PasswordSecret != "":
 		opts = append(opts, mqttio.CredentialsFrom(m.Username, secrets.Access, m.PasswordSecret))
@@ -183,5 +220,5 @@ func (m *MQTT) String() string {
 	if m.Username != "" {
 		auth = "user " + m.Username
 	}
-	return fmt.Sprintf("brokers %v, client id %s, QoS %d, %s", m.Brokers, m.ClientID, m.QoS, auth)
+	return fmt.Sprintf("brokers %v, MQTT %s, client id %s, QoS %d, %s", m.Brokers, map[int]string{3: "3.1.1", 5: "5"}[m.Version], m.ClientID, m.QoS, auth)
 }
