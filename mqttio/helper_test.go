@@ -120,12 +120,19 @@ func collect(s beam.Scope, t testing.TB, col beam.PCollection) string {
 	return key
 }
 
+// payloads returns the messages' payloads, sorted.
 func payloads(msgs []Message) []string {
+	out := inOrder(msgs)
+	sort.Strings(out)
+	return out
+}
+
+// inOrder returns the messages' payloads in the order of msgs.
+func inOrder(msgs []Message) []string {
 	out := make([]string, len(msgs))
 	for i, m := range msgs {
 		out[i] = string(m.Payload)
 	}
-	sort.Strings(out)
 	return out
 }
 
