@@ -176,7 +176,6 @@ func (p *Parser) Parse(m mqttio.Message) (Reading, *DeadLetter) {
 	if dl != nil {
 		return Reading{}, dl
 	}
-	addUserProperties(&r, m.UserProperties)
 	return r, nil
 }
 
@@ -202,29 +201,9 @@ func (p *Parser) ParseAll(m mqttio.Message, readings []Reading, deadLetters []De
 		if dl != nil {
 			return readings, append(deadLetters, *dl)
 		}
-		addUserProperties(&r, m.UserProperties)
 		return append(readings, r), deadLetters
 	}
-	from := len(readings)
-	readings, deadLetters = p.parseMany(env, readings, deadLetters)
-	for i := from; i < len(readings); i++ {
-		addUserProperties(&readings[i], m.UserProperties)
-	}
-	return readings, deadLetters
-}
-
-// addUserProperties makes the message's MQTT 5 user properties attributes
-// of r under their names: a payload attribute of the same name wins, and of
-// a property name given more than once the first value.
-func addUserProperties(r *Reading, props mqttio.UserProperties) {
-	for _, u := range props {
-		if _, ok := r.Attributes[u.Name]; !ok {
-			if r.Attributes == nil {
-				r.Attributes = make(map[string]string, len(props))
-			}
-			r.Attributes[u.Name] = u.Value
-		}
-	}
+	return p.parseMany(env, readings, deadLetters)
 }
 
 // parseMany parses the formats that make several readings a message. (env
@@ -232,10 +211,15 @@ func addUserProperties(r *Reading, props mqttio.UserProperties) {
 func (p *Parser) parseMany(e envelope, rs []Reading, ds []DeadLetter) ([]Reading, []DeadLetter) {
 	env := &e
 	switch env.route.format {
-	case FormatBatch:
-		return p.parseBatch(env, rs, ds)
-	case FormatInflux:
-		return p.parseInflux(env, rs, ds)
+	case FormatBatch, FormatInflux:
+		from := len(rs)
+		if env.route.format == FormatBatch {
+			rs, ds = p.parseBatch(env, rs, ds)
+		} else {
+			rs, ds = p.parseInflux(env, rs, ds)
+		}
+		env.addUserProperties(rs[from:])
+		return rs, ds
 	}
 	t, dl := p.sparkplugTopic(env)
 	if dl != nil {
@@ -346,6 +330,28 @@ func (p *Parser) checkJSON(env *envelope) *DeadLetter {
 	return nil
 }
 
+// addUserProperties makes the message's MQTT 5 user properties attributes
+// of each of rs, under their names: a payload attribute of the same name
+// wins, and of a property name given more than once the first value.
+func (env *envelope) addUserProperties(rs []Reading) {
+	for i := range rs {
+		env.addUserPropertiesTo(&rs[i])
+	}
+}
+
+// addUserPropertiesTo is addUserProperties for one reading.
+func (env *envelope) addUserPropertiesTo(r *Reading) {
+	props := env.m.UserProperties
+	for _, u := range props {
+		if _, ok := r.Attributes[u.Name]; !ok {
+			if r.Attributes == nil {
+				r.Attributes = make(map[string]string, len(props))
+			}
+			r.Attributes[u.Name] = u.Value
+		}
+	}
+}
+
 // reading is the Reading of a message before its payload is read: at the
 // receive time.
 func (env *envelope) reading() Reading {
@@ -371,6 +377,7 @@ func (p *Parser) parseJSON(env *envelope) (Reading, *DeadLetter) {
 	if _, _, f := p.decodeObject(env.m.Payload, &r, "", ""); f != nil {
 		return Reading{}, p.dead(env, f.reason, "%s", f.detail)
 	}
+	env.addUserPropertiesTo(&r)
 	return r, nil
 }
 

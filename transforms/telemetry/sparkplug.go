@@ -136,6 +136,7 @@ func (d *spDecoder) apply(n *spNode, env *envelope, t sparkplug.Topic, rs []Read
 	m := spMessage{env: env, topic: t, rs: rs, ds: ds}
 	m.device, m.node = n.ids(&d.p.ids, t)
 	d.applyMessage(n, &m)
+	env.addUserProperties(m.rs[len(rs):])
 	return m.rs, m.ds, m.rebirth
 }
 

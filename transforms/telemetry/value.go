@@ -41,5 +41,6 @@ func (p *Parser) parseValue(env *envelope) (Reading, *DeadLetter) {
 	r := env.reading()
 	r.Metrics = map[string]float64{name: v}
 	r.PayloadHash = hash(b)
+	env.addUserPropertiesTo(&r)
 	return r, nil
 }
