@@ -151,6 +151,17 @@ func TestRunsWithNoFlags(t *testing.T) {
 	assert.Equal(t, ReasonUnsafeTopic, dead[0].Reason)
 }
 
+// A wrong password ends the run with one line on stderr that names the
+// cause and the flags to fix, and never the password.
+func TestWrongPasswordIsOneLine(t *testing.T) {
+	broker := brokertest.Embedded(t, embeddedbroker.Auth("reader", "right"))
+	line, _ := jobtest.RunMainFails(t, mainArgsEnv, 2*time.Minute, "--broker="+broker.URL(), "--username=reader",
+		"--password=hunter2", "--topic=devices/#", "--progress_every=0s")
+	assert.Regexp(t, `^bridge: mqttio.Read: connecting to tcp://127.0.0.1:\d+ as client "mqttbeam-bridge-0": `+
+		`broker refused the connection .*; check --username and --password \(or --password_secret\) \(details in `, line)
+	assert.NotContains(t, line, "hunter2")
+}
+
 // A broker that cannot be reached ends the run with status 1 and one line.
 func TestUnreachableBrokerFails(t *testing.T) {
 	port, err := ports.Free("127.0.0.1")

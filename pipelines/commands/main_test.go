@@ -16,6 +16,8 @@ import (
 
 	"github.com/mqttbeam/mqttbeam/internal/bqtest"
 	"github.com/mqttbeam/mqttbeam/internal/brokertest"
+	"github.com/mqttbeam/mqttbeam/internal/embeddedbroker"
+	"github.com/mqttbeam/mqttbeam/internal/ports"
 	"github.com/mqttbeam/mqttbeam/pipelines/internal/jobtest"
 	"github.com/mqttbeam/mqttbeam/pipelines/internal/localenv"
 	"github.com/mqttbeam/mqttbeam/transforms/pubsubio"
@@ -126,6 +128,28 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 	cfg, err = parseFlags(append(required, "--output_table=my-project:ops.command_audit")...)
 	require.NoError(t, err)
 	assert.Equal(t, "my-project:ops.command_audit_dead_letters", cfg.DeadLetterTable)
+}
+
+// A wrong password ends the run with one line on stderr that names the
+// cause and the flags to fix, and never the password.
+func TestWrongPasswordIsOneLine(t *testing.T) {
+	broker := brokertest.Embedded(t, embeddedbroker.Auth("writer", "right"))
+	line, _ := jobtest.RunMainFails(t, mainArgsEnv, 2*time.Minute, "--broker="+broker.URL(), "--username=writer",
+		"--password=hunter2", "--duration=5s", "--progress_every=0s")
+	assert.Regexp(t, `^commands: mqttio.Write: connecting to tcp://127.0.0.1:\d+ as client "mqttbeam-commands-[0-9a-f]+": `+
+		`broker refused the connection .*; check --username and --password \(or --password_secret\) \(details in `, line)
+	assert.NotContains(t, line, "hunter2")
+}
+
+// A broker that cannot be reached ends the run with status 1 and one line
+// that names the writer's connection and the flag to check.
+func TestUnreachableBrokerFails(t *testing.T) {
+	port, err := ports.Free("127.0.0.1")
+	require.NoError(t, err)
+	line, _ := jobtest.RunMainFails(t, mainArgsEnv, 2*time.Minute, fmt.Sprintf("--broker=tcp://127.0.0.1:%d", port),
+		"--duration=5s", "--progress_every=0s")
+	assert.Regexp(t, `^commands: mqttio.Write: connecting to tcp://127.0.0.1:\d+ as client "mqttbeam-commands-[0-9a-f]+": `+
+		`network: .*connection refused; check --broker and that the broker is up \(details in `, line)
 }
 
 // The binary exits with status 2 and names the flag, and never echoes a
