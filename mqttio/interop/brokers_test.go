@@ -12,6 +12,7 @@ import (
 	"github.com/mqttbeam/mqttbeam/internal/brokertest"
 	"github.com/mqttbeam/mqttbeam/internal/certs"
 	"github.com/mqttbeam/mqttbeam/internal/embeddedbroker"
+	"github.com/mqttbeam/mqttbeam/mqttio"
 )
 
 // caps is what a broker does, as the checks measured it. A check asserts
@@ -43,10 +44,26 @@ type caps struct {
 	dotSplitsLevel bool
 	// windowHoldsQoS0: the inflight window holds back QoS 0 messages too.
 	windowHoldsQoS0 bool
-	// v5 marks brokers that speak MQTT 5. The checks run over
-	// target.protocols(); add 5 there once mqttio speaks it
-	// (mqttio.ProtocolVersion(5)) to get the MQTT 5 columns.
-	v5 bool
+	// v5 is what the broker does for MQTT 5 clients, nil for a broker that
+	// does not speak MQTT 5; v5Refusal then says how it answers an MQTT 5
+	// CONNECT, and the error mqttio fails with names ProtocolVersion(3).
+	v5        *caps5
+	v5Refusal string
+}
+
+// caps5 is what a broker does for MQTT 5 clients where MQTT 5 lets it
+// differ from 3.1.1. The other capabilities hold at both versions.
+type caps5 struct {
+	// receiveMaximum is the Receive Maximum of the broker's CONNACK, the
+	// window an mqttio reader without InflightWindow checkpoints on (65535:
+	// none announced).
+	receiveMaximum int
+	// inflight is the window of unacknowledged QoS 1 messages the broker
+	// holds a client to that announces no Receive Maximum (0: none).
+	inflight int
+	// ignoresReceiveMaximum: the broker holds clients to inflight whatever
+	// Receive Maximum they announce.
+	ignoresReceiveMaximum bool
 }
 
 // target is a running broker as the checks see it.
@@ -58,12 +75,26 @@ type target struct {
 	// user and password are sent by every client: ejabberd needs a user
 	// name, RabbitMQ accepts its guest user on loopback, the others any.
 	user, password string
+	// proto is the MQTT protocol level of the check: 4 (MQTT 3.1.1) or 5.
+	proto int
 	caps
 }
 
-// window returns the InflightWindow the checks give mqttio: the broker's
-// window, or mqttio's default of 20 when the broker enforces none.
+// window returns the inflight window of the checks' mqttio readers. At
+// MQTT 3.1.1 the checks give it as InflightWindow: the broker's window, or
+// mqttio's default of 20 when the broker enforces none. At MQTT 5 they give
+// none, as users need not: the reader announces 1000 (MaxBuffered) and
+// checkpoints on the broker's Receive Maximum when lower; the window that
+// matters is then the smallest of these and the one a broker holds every
+// client to whatever it announces (ejabberd: 1).
 func (t *target) window() int {
+	if t.proto == 5 {
+		w := min(1000, t.v5.receiveMaximum)
+		if t.v5.ignoresReceiveMaximum {
+			w = min(w, t.v5.inflight)
+		}
+		return w
+	}
 	if t.inflight > 0 {
 		return t.inflight
 	}
@@ -71,9 +102,38 @@ func (t *target) window() int {
 }
 
 // protocols returns the MQTT protocol levels the checks run at: 4 (MQTT
-// 3.1.1). The hook for MQTT 5: return 5 as well when t.v5, once mqttio has
-// ProtocolVersion(5), and pass it to the reads.
-func (t *target) protocols() []int { return []int{4} }
+// 3.1.1), and 5 where the broker speaks MQTT 5.
+func (t *target) protocols() []int {
+	if t.v5 != nil {
+		return []int{4, 5}
+	}
+	return []int{4}
+}
+
+// at returns t for the checks at protocol level proto.
+func (t target) at(proto int) *target {
+	t.proto = proto
+	return &t
+}
+
+// version is mqttio's ProtocolVersion of t's protocol level.
+func (t *target) version() int {
+	if t.proto == 5 {
+		return 5
+	}
+	return 3
+}
+
+// readOptions returns the options every read of the checks has: t's
+// credentials and protocol version, and at MQTT 3.1.1 the inflight window,
+// followed by opts.
+func (t *target) readOptions(opts ...mqttio.ReadOption) []mqttio.ReadOption {
+	base := []mqttio.ReadOption{mqttio.Credentials(t.user, t.password), mqttio.ProtocolVersion(t.version())}
+	if t.proto != 5 {
+		base = append(base, mqttio.InflightWindow(t.window()))
+	}
+	return append(base, opts...)
+}
 
 // broker is a broker of the matrix, started on first use.
 type broker struct {
@@ -97,16 +157,21 @@ type server struct {
 var (
 	pki     certs.Certs // generated once in TestMain
 	brokers = []*broker{
-		{name: "embedded", caps: caps{maxQoS: 2, shared: true, retainedWildcard: true, v5: true,
-			lossNote: "mochi-mqtt v2.7.9 can lose a QoS 1 message in flight to a subscriber whose connection dies (README, known upstream issues)"},
+		{name: "embedded", caps: caps{maxQoS: 2, shared: true, retainedWildcard: true,
+			lossNote: "mochi-mqtt v2.7.9 can lose a QoS 1 message in flight to a subscriber whose connection dies (README, known upstream issues)",
+			v5:       &caps5{receiveMaximum: 1024}},
 			start: startEmbedded},
-		{name: "mosquitto", caps: caps{maxQoS: 2, shared: true, retainedWildcard: true, redelivers: true, v5: true, inflight: mosquittoInflight}, start: startMosquitto},
+		{name: "mosquitto", caps: caps{maxQoS: 2, shared: true, retainedWildcard: true, redelivers: true, inflight: mosquittoInflight,
+			v5: &caps5{receiveMaximum: mosquittoInflight, inflight: mosquittoInflight}}, start: startMosquitto},
 		{name: "rabbitmq", caps: caps{maxQoS: 1, redelivers: true, inflight: rabbitPrefetch, dotSplitsLevel: true,
-			sharedNote: "RabbitMQ 3.10 takes $share/... as a plain filter, which matches no topic"}, start: startRabbitMQ},
-		{name: "ejabberd", caps: caps{maxQoS: 2, retainedWildcard: true, redelivers: true, v5: true, inflight: 1, windowHoldsQoS0: true,
-			sharedNote: "ejabberd 23.01 closes the connection on a $share/... SUBSCRIBE; mqttio reconnects with backoff"}, start: startEjabberd},
+			sharedNote: "RabbitMQ 3.10 takes $share/... as a plain filter, which matches no topic",
+			v5Refusal:  "RabbitMQ 3.10 closes the connection on an MQTT 5 CONNECT"}, start: startRabbitMQ},
+		{name: "ejabberd", caps: caps{maxQoS: 2, retainedWildcard: true, redelivers: true, inflight: 1, windowHoldsQoS0: true,
+			sharedNote: "ejabberd 23.01 closes the connection on a $share/... SUBSCRIBE (at MQTT 5 too); mqttio reconnects with backoff",
+			v5:         &caps5{receiveMaximum: 65535, inflight: 1, ignoresReceiveMaximum: true}}, start: startEjabberd},
 		{name: "aedes", caps: caps{maxQoS: 2, retainedWildcard: true, redelivers: true,
-			sharedNote: "aedes 1.2.0 takes $share/... as a plain filter, which matches no topic"}, start: startAedes},
+			sharedNote: "aedes 1.2.0 takes $share/... as a plain filter, which matches no topic",
+			v5Refusal:  "aedes 1.2.0 answers an MQTT 5 CONNECT with the MQTT 3.1.1 CONNACK code 1, unacceptable protocol version"}, start: startAedes},
 	}
 )
 
@@ -180,7 +245,7 @@ func forEach(t *testing.T, check func(t *testing.T, tg *target)) {
 		t.Run(b.name, func(t *testing.T) {
 			tg := b.get(t)
 			for _, p := range tg.protocols() {
-				t.Run(fmt.Sprintf("mqtt%d", p), func(t *testing.T) { check(t, tg) })
+				t.Run(fmt.Sprintf("mqtt%d", p), func(t *testing.T) { check(t, tg.at(p)) })
 			}
 		})
 	}

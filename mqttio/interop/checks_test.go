@@ -21,8 +21,7 @@ func root(t *testing.T) string { return id(t, "") }
 // read adds a Read of filters on url as tg's user to p, with client id
 // clientID, and returns the key its messages are kept under.
 func (p *pipeline) read(tg *target, name, url, clientID string, filters []string, qos int) string {
-	return p.keep(name, mqttio.Read(p.s, []string{url}, filters, mqttio.ClientID(clientID), mqttio.QoS(qos),
-		mqttio.Credentials(tg.user, tg.password), mqttio.InflightWindow(tg.window())))
+	return p.keep(name, mqttio.Read(p.s, []string{url}, filters, tg.readOptions(mqttio.ClientID(clientID), mqttio.QoS(qos))...))
 }
 
 // TestQoS reads at QoS 0, 1 and 2 what is published at the same QoS: every
@@ -145,7 +144,7 @@ func TestSharedSubscription(t *testing.T) {
 		top := root(t)
 		p := newPipeline(t)
 		shared := p.keep("shared", mqttio.Read(p.s, []string{tg.url}, []string{top + "/#"},
-			mqttio.ClientID(id(t, "-g")), mqttio.Readers(2), mqttio.QoS(1), mqttio.Credentials(tg.user, tg.password)))
+			tg.readOptions(mqttio.ClientID(id(t, "-g")), mqttio.Readers(2), mqttio.QoS(1))...))
 		plain := p.read(tg, "plain", tg.url, id(t, "-plain"), []string{top + "/#"}, 1)
 		r := p.run()
 		pub := client(t, tg, tg.pubURL, id(t, "-pub"), true)
@@ -153,10 +152,7 @@ func TestSharedSubscription(t *testing.T) {
 
 		// Enough for the broker to balance; a broker that holds a reader to a
 		// small window (ejabberd: 1) costs a checkpoint per window.
-		n := 100
-		if tg.inflight > 0 {
-			n = min(n, 20*tg.inflight)
-		}
+		n := min(100, 20*tg.window())
 		switch {
 		case tg.shared:
 			probe(t, pub, top+"/p", r, shared)
@@ -175,25 +171,31 @@ func TestSharedSubscription(t *testing.T) {
 	})
 }
 
-// TestInflightWindow reads a backlog with InflightWindow set to the
-// window the broker enforces (RabbitMQ mqtt.prefetch 10, Mosquitto
-// max_inflight_messages 5 here): the read completes. Where the broker has
-// a window, a plain client that does not acknowledge gets exactly that
-// many messages.
+// TestInflightWindow reads a backlog where the broker holds its readers to
+// a window: at MQTT 3.1.1 with InflightWindow set to the window the broker
+// enforces (RabbitMQ mqtt.prefetch 10, Mosquitto max_inflight_messages 5
+// here), at MQTT 5 without, the reader taking the broker's Receive Maximum
+// from its CONNACK. The read completes. Where the broker has a window, a
+// plain client that does not acknowledge gets exactly that many messages;
+// at MQTT 5 a client that announces a Receive Maximum gets that many
+// instead, unless the broker ignores it (ejabberd).
 func TestInflightWindow(t *testing.T) {
 	forEach(t, func(t *testing.T, tg *target) {
 		top := root(t)
-		window := tg.window()
-		n := 3 * window // a few windows: more cost a checkpoint each
+		n := 3 * min(tg.window(), 20) // a few windows: more cost a checkpoint each
 		prime(t, tg, id(t, "-0"), top+"/#")
 		pub := client(t, tg, tg.pubURL, id(t, "-pub"), true)
 		publish(t, pub, top+"/x", 1, false, "m", n)
 		p := newPipeline(t)
-		key := p.keep("read", mqttio.Read(p.s, []string{tg.url}, []string{top + "/#"}, mqttio.ClientID(id(t, "")),
-			mqttio.Credentials(tg.user, tg.password), mqttio.InflightWindow(window), mqttio.MaxRecords(int64(n))))
+		key := p.keep("read", mqttio.Read(p.s, []string{tg.url}, []string{top + "/#"},
+			tg.readOptions(mqttio.ClientID(id(t, "")), mqttio.MaxRecords(int64(n)))...))
 		require.NoError(t, runBounded(p))
 		require.Len(t, distinct(received.get(key)), n)
 
+		if tg.proto == 5 {
+			checkReceiveMaximum(t, tg, pub)
+			return
+		}
 		if tg.inflight == 0 || tg.windowHoldsQoS0 {
 			return // no window, or no sentinel that passes it (ejabberd: 1, measured by hand)
 		}
@@ -208,36 +210,80 @@ func TestInflightWindow(t *testing.T) {
 		slow := paho.NewClient(o)
 		wait(t, slow.Connect())
 		defer slow.Disconnect(0)
-		// QoS 0 is not held back: the sentinel comes after what the broker
-		// was willing to send.
 		wait(t, slow.Subscribe(top+"/sentinel", 0, func(_ paho.Client, m paho.Message) { held <- m }))
-		probeSentinel(t, pub, top+"/sentinel", held)
-		got := 0
-		for len(held) > 0 {
-			if m := <-held; !strings.HasPrefix(string(m.Payload()), "probe") {
-				got++
+		got := countHeld(t, pub, top+"/sentinel", func(wait time.Duration) (string, bool) {
+			select {
+			case m := <-held:
+				return string(m.Payload()), true
+			case <-time.After(wait):
+				return "", false
 			}
-		}
+		})
 		require.Equal(t, tg.inflight, got, "unacknowledged messages the broker sent")
 	})
 }
 
-// probeSentinel publishes QoS 0 probes to topic until one arrives in held
-// (and leaves it there).
-func probeSentinel(t *testing.T, pub paho.Client, topic string, held chan paho.Message) {
+// checkReceiveMaximum checks the MQTT 5 flow control of tg: the Receive
+// Maximum its CONNACK announces, and how many unacknowledged QoS 1
+// messages it sends a client that announces none, and one that announces
+// a window above the broker's own.
+func checkReceiveMaximum(t *testing.T, tg *target, pub paho.Client) {
 	t.Helper()
-	deadline := time.After(timeout)
-	for i := 0; ; i++ {
-		pub.Publish(topic, 0, false, fmt.Sprintf("probe-%d", i))
-		select {
-		case m := <-held:
-			held <- m
-			if strings.HasPrefix(string(m.Payload()), "probe") {
-				return
+	top := root(t)
+	const announced = 8
+	for _, announce := range []uint16{0, announced} {
+		c := dial5(t, tg, tg.url, id(t, fmt.Sprint("-slow", announce)), announce)
+		require.Equal(t, tg.v5.receiveMaximum, c.receiveMaximum(), "the Receive Maximum of the CONNACK")
+		if tg.windowHoldsQoS0 {
+			return // no sentinel passes the window (ejabberd: 1 whatever the client announces, measured by hand)
+		}
+		topic := fmt.Sprintf("%s/slow%d", top, announce)
+		for _, f := range []string{topic + "/x", topic + "/sentinel"} {
+			code, err := c.subscribe(t, f, 1)
+			require.NoError(t, err)
+			require.Less(t, code, byte(0x80), "SUBACK of %s", f)
+		}
+		const published = 3 * announced
+		publish(t, pub, topic+"/x", 1, false, "w", published)
+		got := countHeld(t, pub, topic+"/sentinel", func(wait time.Duration) (string, bool) {
+			select {
+			case m := <-c.in:
+				return string(m.Payload), true
+			case <-time.After(wait):
+				return "", false
 			}
-		case <-time.After(100 * time.Millisecond):
-		case <-deadline:
-			require.FailNow(t, "the sentinel did not arrive")
+		})
+		want := tg.v5.inflight
+		if announce > 0 && !tg.v5.ignoresReceiveMaximum {
+			want = announced
+		} else if want == 0 {
+			want = published // no window
+		}
+		require.Equal(t, want, got, "unacknowledged messages the broker sent a client announcing Receive Maximum %d", announce)
+	}
+}
+
+// countHeld publishes QoS 0 probes to sentinel until one arrives through
+// next (which waits at most its argument for a message's payload), and
+// returns how many other messages arrived before it: QoS 0 is not held
+// back by an inflight window, so the probe comes after what the broker was
+// willing to send.
+func countHeld(t *testing.T, pub paho.Client, sentinel string, next func(wait time.Duration) (string, bool)) int {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	got := 0
+	for i := 0; ; i++ {
+		require.True(t, time.Now().Before(deadline), "the sentinel did not arrive")
+		pub.Publish(sentinel, 0, false, fmt.Sprintf("probe-%d", i))
+		for {
+			payload, ok := next(100 * time.Millisecond)
+			if !ok {
+				break
+			}
+			if strings.HasPrefix(payload, "probe") {
+				return got
+			}
+			got++
 		}
 	}
 }
@@ -253,14 +299,14 @@ func TestTLS(t *testing.T) {
 		publish(t, pub, top+"/x", 1, false, "m", n)
 
 		p := newPipeline(t)
-		key := p.keep("tls", mqttio.Read(p.s, []string{tg.tlsURL}, []string{top + "/#"}, mqttio.ClientID(id(t, "")),
-			mqttio.Credentials(tg.user, tg.password), mqttio.TLSCAFile(pki.CAFile), mqttio.MaxRecords(n)))
+		key := p.keep("tls", mqttio.Read(p.s, []string{tg.tlsURL}, []string{top + "/#"},
+			tg.readOptions(mqttio.ClientID(id(t, "")), mqttio.TLSCAFile(pki.CAFile), mqttio.MaxRecords(n))...))
 		require.NoError(t, runBounded(p))
 		require.Len(t, distinct(received.get(key)), n)
 
 		p = newPipeline(t)
-		p.keep("untrusted", mqttio.Read(p.s, []string{tg.tlsURL}, []string{top + "/#"}, mqttio.ClientID(id(t, "-untrusted")),
-			mqttio.Credentials(tg.user, tg.password), mqttio.TLSCAFile(pki.OtherCAFile), mqttio.MaxRecords(1)))
+		p.keep("untrusted", mqttio.Read(p.s, []string{tg.tlsURL}, []string{top + "/#"},
+			tg.readOptions(mqttio.ClientID(id(t, "-untrusted")), mqttio.TLSCAFile(pki.OtherCAFile), mqttio.MaxRecords(1))...))
 		require.ErrorContains(t, runBounded(p), "certificate is not trusted")
 	})
 }
@@ -271,4 +317,24 @@ func runBounded(p *pipeline) error {
 	defer cancel()
 	_, err := beam.Run(ctx, "prism", p.p)
 	return err
+}
+
+// TestMQTT5AtMQTT3Brokers reads at MQTT 5 from the brokers that do not
+// speak it: the read fails, naming ProtocolVersion(3), whether the broker
+// refuses with the MQTT 3.1.1 return code (aedes: at once) or closes the
+// connection (RabbitMQ 3.10: mqttio retries, and the read that never
+// connected fails when its time is up).
+func TestMQTT5AtMQTT3Brokers(t *testing.T) {
+	for _, b := range brokers {
+		if b.caps.v5 != nil {
+			continue
+		}
+		t.Run(b.name, func(t *testing.T) {
+			tg := b.get(t).at(5)
+			p := newPipeline(t)
+			p.keep("read", mqttio.Read(p.s, []string{tg.url}, []string{root(t) + "/#"}, mqttio.ClientID(id(t, "")),
+				mqttio.Credentials(tg.user, tg.password), mqttio.ProtocolVersion(5), mqttio.MaxReadTime(2*time.Second)))
+			require.ErrorContains(t, runBounded(p), "ProtocolVersion(3)", tg.v5Refusal)
+		})
+	}
 }

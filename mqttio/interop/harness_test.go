@@ -10,9 +10,11 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	paho5 "github.com/eclipse/paho.golang/paho"
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mqttbeam/mqttbeam/internal/brokertest"
 	"github.com/mqttbeam/mqttbeam/mqttio"
 )
 
@@ -163,12 +165,22 @@ func publish(t *testing.T, c paho.Client, topic string, qos byte, retained bool,
 
 // prime creates the persistent session a reader with clientID will use,
 // subscribed to filter at QoS 1, so that what is published next waits for
-// it on the broker.
+// it on the broker. At MQTT 5 the session is an MQTT 5 one that expires a
+// day after it was left, as mqttio's readers' do.
 func prime(t *testing.T, tg *target, clientID, filter string) {
 	t.Helper()
-	c := client(t, tg, tg.url, clientID, false)
-	wait(t, c.Subscribe(filter, 1, nil))
-	c.Disconnect(100)
+	if tg.proto != 5 {
+		c := client(t, tg, tg.url, clientID, false)
+		wait(t, c.Subscribe(filter, 1, nil))
+		c.Disconnect(100)
+		return
+	}
+	day := uint32(24 * time.Hour / time.Second)
+	c := brokertest.Connect5With(t, tg.url, brokertest.Options5{Connect: paho5.Connect{ClientID: clientID,
+		Username: tg.user, UsernameFlag: true, Password: []byte(tg.password), PasswordFlag: true,
+		Properties: &paho5.ConnectProperties{SessionExpiryInterval: &day}}})
+	require.Less(t, c.Subscribe(t, filter, 1), byte(0x80), "SUBACK of %s", filter)
+	require.NoError(t, c.Disconnect(&paho5.Disconnect{}))
 }
 
 // probe publishes "probe-{i}" to topic at QoS 0 every 100ms until every

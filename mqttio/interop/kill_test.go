@@ -26,7 +26,8 @@ const childEnv = "MQTTBEAM_INTEROP_CHILD"
 // childSpec configures the child's read.
 type childSpec struct {
 	URL, ClientID, Filter, User, Password string
-	Window                                int
+	Window                                int    // InflightWindow (MQTT 3.1.1 only)
+	Version                               int    // mqttio's ProtocolVersion
 	Out                                   string // the file the payloads are appended to
 }
 
@@ -60,8 +61,12 @@ func runChild() int {
 	}
 	beam.Init()
 	p, s := beam.NewPipelineWithRoot()
-	msgs := mqttio.Read(s, []string{spec.URL}, []string{spec.Filter}, mqttio.ClientID(spec.ClientID),
-		mqttio.Credentials(spec.User, spec.Password), mqttio.InflightWindow(spec.Window))
+	opts := []mqttio.ReadOption{mqttio.ClientID(spec.ClientID), mqttio.Credentials(spec.User, spec.Password),
+		mqttio.ProtocolVersion(spec.Version)}
+	if spec.Window > 0 {
+		opts = append(opts, mqttio.InflightWindow(spec.Window))
+	}
+	msgs := mqttio.Read(s, []string{spec.URL}, []string{spec.Filter}, opts...)
 	beam.ParDo0(s, &appendFn{Path: spec.Out}, msgs)
 	if _, err := beam.Run(context.Background(), "prism", p); err != nil {
 		fmt.Fprintln(os.Stderr, "child pipeline:", err)
@@ -160,7 +165,10 @@ func TestPersistentSessionAfterKill(t *testing.T) {
 		total := min(1000, 40*tg.window())
 		top := root(t)
 		spec := childSpec{URL: tg.url, ClientID: id(t, ""), Filter: top + "/+/data", User: tg.user, Password: tg.password,
-			Window: tg.window(), Out: t.TempDir() + "/out.txt"}
+			Version: tg.version(), Out: t.TempDir() + "/out.txt"}
+		if tg.proto != 5 {
+			spec.Window = tg.window() // MQTT 5 readers take the broker's from its CONNACK
+		}
 		prime(t, tg, spec.ClientID+"-0", spec.Filter)
 		pub := client(t, tg, tg.pubURL, id(t, "-pub"), true)
 		first := startChild(t, spec)
