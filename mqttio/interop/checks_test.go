@@ -138,10 +138,22 @@ func TestRetained(t *testing.T) {
 // message reaches the group once. Elsewhere the group gets nothing (use one
 // reader there): RabbitMQ and aedes take $share/... as a plain filter that
 // matches no topic; ejabberd closes the connection on such a SUBSCRIBE, and
-// mqttio reconnects with backoff.
+// mqttio reconnects with backoff. At MQTT 5 ejabberd's CONNACK says it has
+// no shared subscriptions, and the read fails at once, saying so.
 func TestSharedSubscription(t *testing.T) {
 	forEach(t, func(t *testing.T, tg *target) {
 		top := root(t)
+		if tg.proto == 5 {
+			c := dial5(t, tg, tg.url, id(t, "-connack"), 0)
+			require.Equal(t, !tg.v5.noShared, c.sharedAvailable(), "Shared Subscription Available of the CONNACK")
+			if tg.v5.noShared {
+				p := newPipeline(t)
+				p.keep("shared", mqttio.Read(p.s, []string{tg.url}, []string{top + "/#"},
+					tg.readOptions(mqttio.ClientID(id(t, "-g")), mqttio.Readers(2), mqttio.QoS(1), mqttio.MaxReadTime(timeout/2))...))
+				require.ErrorContains(t, runBounded(p), "does not support shared subscriptions")
+				return
+			}
+		}
 		p := newPipeline(t)
 		shared := p.keep("shared", mqttio.Read(p.s, []string{tg.url}, []string{top + "/#"},
 			tg.readOptions(mqttio.ClientID(id(t, "-g")), mqttio.Readers(2), mqttio.QoS(1))...))

@@ -91,6 +91,13 @@ func (r *raw5) receiveMaximum() int {
 	return 65535
 }
 
+// sharedAvailable is the Shared Subscription Available of the broker's
+// CONNACK (true when it does not say).
+func (r *raw5) sharedAvailable() bool {
+	p := r.connack.Properties
+	return p == nil || p.SharedSubAvailable == nil || *p.SharedSubAvailable == 1
+}
+
 // subscribe subscribes to filter at qos and returns the SUBACK's reason
 // code, or an error when the broker closed the connection instead.
 func (r *raw5) subscribe(t *testing.T, filter string, qos byte) (byte, error) {
