@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	paho5 "github.com/eclipse/paho.golang/paho"
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/require"
 
@@ -349,4 +350,35 @@ func TestMQTT5AtMQTT3Brokers(t *testing.T) {
 			require.ErrorContains(t, runBounded(p), "ProtocolVersion(3)", tg.v5Refusal)
 		})
 	}
+}
+
+// TestUserProperties publishes at MQTT 5 with user properties and a
+// content type: an MQTT 5 read gets them in Message, in order; an MQTT
+// 3.1.1 read of the same message gets its payload without them.
+func TestUserProperties(t *testing.T) {
+	forEach(t, func(t *testing.T, tg *target) {
+		if tg.v5 == nil {
+			t.Skipf("%s does not speak MQTT 5: %s", tg.name, tg.v5Refusal)
+		}
+		top := root(t)
+		prime(t, tg, id(t, "-0"), top+"/#")
+		pub := client5(t, tg, tg.pubURL, id(t, "-pub"), 0)
+		require.Less(t, pub.Publish(t, &paho5.Publish{Topic: top + "/x", QoS: 1, Payload: []byte("m-0"), Properties: &paho5.PublishProperties{
+			User: paho5.UserProperties{{Key: "site", Value: "north"}, {Key: "fw", Value: "1.2"}}, ContentType: "text/plain"}}), byte(0x80))
+
+		p := newPipeline(t)
+		key := p.keep("read", mqttio.Read(p.s, []string{tg.url}, []string{top + "/#"},
+			tg.readOptions(mqttio.ClientID(id(t, "")), mqttio.MaxRecords(1))...))
+		require.NoError(t, runBounded(p))
+		got := received.get(key)
+		require.Len(t, got, 1)
+		require.Equal(t, "m-0", string(got[0].Payload))
+		if tg.proto == 5 {
+			require.Equal(t, mqttio.UserProperties{{Name: "site", Value: "north"}, {Name: "fw", Value: "1.2"}}, got[0].UserProperties)
+			require.Equal(t, "text/plain", got[0].ContentType)
+		} else {
+			require.Empty(t, got[0].UserProperties)
+			require.Empty(t, got[0].ContentType)
+		}
+	})
 }

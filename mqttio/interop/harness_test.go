@@ -175,12 +175,22 @@ func prime(t *testing.T, tg *target, clientID, filter string) {
 		c.Disconnect(100)
 		return
 	}
-	day := uint32(24 * time.Hour / time.Second)
-	c := brokertest.Connect5With(t, tg.url, brokertest.Options5{Connect: paho5.Connect{ClientID: clientID,
-		Username: tg.user, UsernameFlag: true, Password: []byte(tg.password), PasswordFlag: true,
-		Properties: &paho5.ConnectProperties{SessionExpiryInterval: &day}}})
+	c := client5(t, tg, tg.url, clientID, 24*time.Hour)
 	require.Less(t, c.Subscribe(t, filter, 1), byte(0x80), "SUBACK of %s", filter)
 	require.NoError(t, c.Disconnect(&paho5.Disconnect{}))
+}
+
+// client5 connects an MQTT 5 client (paho.golang) to url as tg's user; with
+// expiry 0 it starts clean, else it keeps a session that expiry long.
+func client5(t *testing.T, tg *target, url, clientID string, expiry time.Duration) *brokertest.Client5 {
+	t.Helper()
+	cp := paho5.Connect{ClientID: clientID, CleanStart: expiry == 0,
+		Username: tg.user, UsernameFlag: true, Password: []byte(tg.password), PasswordFlag: true}
+	if expiry > 0 {
+		seconds := uint32(expiry / time.Second)
+		cp.Properties = &paho5.ConnectProperties{SessionExpiryInterval: &seconds}
+	}
+	return brokertest.Connect5With(t, url, brokertest.Options5{Connect: cp})
 }
 
 // probe publishes "probe-{i}" to topic at QoS 0 every 100ms until every
