@@ -3,8 +3,9 @@
 // sessions after a SIGKILL of the reader, shared subscriptions, inflight
 // windows, TLS) against every broker that can run here: the embedded mochi
 // broker, Mosquitto, a three-node RabbitMQ cluster (MQTT plugin), ejabberd
-// (mod_mqtt) and aedes. Each broker is started once for the package, on
-// free loopback ports, and stopped when the tests end.
+// (mod_mqtt) and aedes, at MQTT 3.1.1 and, on the brokers that speak it,
+// at MQTT 5 (mqttio.ProtocolVersion(5)). Each broker is started once for
+// the package, on free loopback ports, and stopped when the tests end.
 //
 // Where a broker lacks a feature the check asserts what the broker does
 // instead and how mqttio behaves then; the README's interop matrix is the
